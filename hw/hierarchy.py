@@ -1,0 +1,180 @@
+"""Hierarchical Verilog: every distinct module is converted once and instantiated by name.
+
+Parents add their submodules through :func:`place`.  In simulation (``platform`` is None) that is
+the submodule itself.  When ``verilog.convert`` runs with a :class:`HierarchicalBuild` as its
+platform, :func:`place` converts the submodule's module the first time it is met and returns a
+:class:`BlackBox`: an ``Instance`` of that module with the same signature, so the parent's wiring
+code is the same in both cases.  A tile of 1024 PEs is then one PE module instantiated 1024
+times, not 1024 flattened copies.
+
+A placed component names its module with ``module_name`` and describes its configuration with
+``parameters`` (a dict); one build holds one configuration per module name.
+"""
+
+import math
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from amaranth import ClockSignal, Elaboratable, Instance, ResetSignal, Shape, ShapeCastable, Signal, Value
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+__all__ = ["MAX_PORT_BITS", "Port", "ConvertedModule", "HierarchicalBuild", "BlackBox", "module_ports",
+           "port_bits", "place", "place_array"]
+
+_PORT_DECLARATION = re.compile(r"^\s*(input|output|inout)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s+)?(\w+)\s*;",
+                               re.MULTILINE)
+_SPECIAL_PORTS = {"clk": ClockSignal, "rst": ResetSignal}
+
+#: Most input (and most output) port bits of one module Amaranth 0.5 converts (its netlist numbers
+#: the bits of a cell output with 16 bits).
+MAX_PORT_BITS = 1 << 16
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port of a converted Verilog module."""
+
+    name: str
+    direction: str
+    width: int
+
+
+@dataclass(frozen=True)
+class ConvertedModule:
+    """One Verilog module of a build: its name, the component it came from, its text and ports."""
+
+    name: str
+    component: wiring.Component
+    verilog: str
+    ports: tuple
+
+
+def module_ports(text, name):
+    """Ports declared in module ``name`` of ``text`` (Amaranth declares one per line)."""
+    start = text.index(f"module {name}(")
+    body = text[start:text.index("endmodule", start)]
+    return tuple(Port(port, direction, int(msb) - int(lsb) + 1 if msb else 1)
+                 for direction, msb, lsb, port in _PORT_DECLARATION.findall(body))
+
+
+class HierarchicalBuild:
+    """The ``platform`` of a hierarchical conversion; it collects every module it converts.
+
+    Use :meth:`convert` on the top component; :attr:`modules` then lists every module of the
+    design, each submodule before the modules that instantiate it.
+    """
+
+    def __init__(self):
+        self._modules = {}
+
+    @property
+    def modules(self):
+        """Every converted module, dependencies first."""
+        return tuple(self._modules.values())
+
+    def convert(self, component):
+        """Convert ``component``'s module (once per module name) and return its :class:`ConvertedModule`."""
+        name = component.module_name
+        known = self._modules.get(name)
+        if known is not None:
+            if known.component.parameters != component.parameters:
+                raise ValueError(f"module {name} is used with two configurations in one build")
+            return known
+        text = verilog.convert(component, name=name, platform=self, emit_src=False)
+        module = ConvertedModule(name, component, text, module_ports(text, name))
+        self._modules[name] = module
+        return module
+
+    def place(self, component):
+        """A :class:`BlackBox` standing for ``component`` (its module is converted if new)."""
+        return BlackBox(self.convert(component))
+
+
+def _plain_members(target, signature, path):
+    """Set ``signature``'s members on ``target`` as plain signals (views over them for layouts).
+
+    Plain signals give the parent no per-field debug wires, and are much cheaper to create than
+    layout-shaped ones: it matters when a tile holds 1024 black boxes.
+    """
+    target.signature = signature
+    for name, member in signature.members.items():
+        setattr(target, name, _plain_array(member, path + (name,), member.dimensions))
+    return target
+
+
+def _plain_array(member, path, dimensions):
+    if dimensions:
+        return [_plain_array(member, path + (index,), dimensions[1:]) for index in range(dimensions[0])]
+    if member.is_signature:
+        return _plain_members(SimpleNamespace(), member.signature, path)
+    value = Signal(Shape.cast(member.shape), name="__".join(map(str, path)))
+    return member.shape(value) if isinstance(member.shape, ShapeCastable) else value
+
+
+class BlackBox(Elaboratable):
+    """An ``Instance`` of a converted module, with the signature of the component it came from.
+
+    Parameters
+    ----------
+    module : ConvertedModule
+    """
+
+    def __init__(self, module):
+        self._module = module
+        _plain_members(self, module.component.signature, ())
+
+    def elaborate(self, platform):
+        members = {"__".join(map(str, path)): Value.cast(value)
+                   for path, _, value in self.signature.flatten(self)}
+        connections = {}
+        for port in self._module.ports:
+            if port.name in _SPECIAL_PORTS:
+                value = _SPECIAL_PORTS[port.name]()
+            elif port.name in members:
+                value = members.pop(port.name)
+            else:
+                raise ValueError(f"module {self._module.name} has a port {port.name} its signature lacks")
+            connections[f"{'i' if port.direction == 'input' else 'o'}_{port.name}"] = value
+        missing = [name for name, value in members.items() if len(value)]
+        if missing:
+            raise ValueError(f"module {self._module.name} lacks the ports {', '.join(missing)}")
+        # An Instance is a Fragment: returning it (not a Module holding it) adds no wrapper module.
+        return Instance(self._module.name, **connections)
+
+
+def port_bits(signature):
+    """Total ``(input, output)`` port bits of a component with ``signature``, member arrays included.
+
+    Amaranth 0.5 converts a module only if each total is at most :data:`MAX_PORT_BITS`.
+    """
+    totals = {wiring.In: 0, wiring.Out: 0}
+
+    def add(members, copies):
+        for member in members.values():
+            count = copies * math.prod(member.dimensions)
+            if member.is_port:
+                totals[member.flow] += count * Shape.cast(member.shape).width
+            else:
+                add(member.signature.members, count)
+
+    add(signature.members, 1)
+    return totals[wiring.In], totals[wiring.Out]
+
+
+def place(platform, component):
+    """``component`` in simulation; its :class:`BlackBox` when ``platform`` is a :class:`HierarchicalBuild`."""
+    return platform.place(component) if isinstance(platform, HierarchicalBuild) else component
+
+
+def place_array(platform, first, make, count):
+    """``count`` components configured like ``first``: ``first`` then ``make()`` for the others.
+
+    In a :class:`HierarchicalBuild` only ``first`` is converted; the result is ``count`` black
+    boxes of its module, and ``make`` is never called.
+    """
+    if isinstance(platform, HierarchicalBuild):
+        module = platform.convert(first)
+        return [BlackBox(module) for _ in range(count)]
+    return [first] + [make() for _ in range(count - 1)]

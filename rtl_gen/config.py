@@ -1,0 +1,100 @@
+"""What ``python -m rtl_gen`` builds: the parameters, validated, and the top component they make."""
+
+from dataclasses import asdict, dataclass
+
+from quant.arith import DnaTeqArith
+
+from hw import DnaTeqPe, DnaTeqTile, Int8Pe, Int8Tile
+from hw.params import check_arith, check_bool, check_int
+
+__all__ = ["PE_KINDS", "DEFAULT_PES_PER_TILE", "TOPS", "RtlConfig"]
+
+PE_KINDS = ("dnateq", "int8")
+#: PEs per tile unless told otherwise: a tile is the unit the accelerator instantiates, and its
+#: ports must stay within hw.hierarchy.MAX_PORT_BITS (1024 INT8 PEs of 8 lanes would not).
+DEFAULT_PES_PER_TILE = 64
+
+
+@dataclass(frozen=True)
+class RtlConfig:
+    """Every generator parameter (defaults as on the command line); invalid values raise ``ValueError``.
+
+    ``arith`` holds the datapath parameters; an INT8 design uses only its ``max_vector_length``
+    and ``out_width``.  ``pes_per_tile`` None means :data:`DEFAULT_PES_PER_TILE` (or ``pe_count``
+    if smaller).  The buffer depths (entries) are recorded for the accelerator; nothing uses them
+    yet.
+    """
+
+    pe_kind: str = "dnateq"
+    top: str = "tile"
+    pe_count: int = 64
+    pes_per_tile: int = None
+    lanes: int = 8
+    arith: DnaTeqArith = DnaTeqArith()
+    double_buffer: bool = True
+    weight_buffer_depth: int = 512
+    activation_buffer_depth: int = 512
+    output_buffer_depth: int = 64
+
+    def __post_init__(self):
+        if self.pe_kind not in PE_KINDS:
+            raise ValueError(f"pe_kind must be one of {', '.join(PE_KINDS)}, got {self.pe_kind!r}")
+        if self.top not in TOPS:
+            raise ValueError(f"top must be one of {', '.join(TOPS)}, got {self.top!r}")
+        check_int("pe_count", self.pe_count, 1)
+        if self.pes_per_tile is None:
+            object.__setattr__(self, "pes_per_tile", min(self.pe_count, DEFAULT_PES_PER_TILE))
+        check_int("pes_per_tile", self.pes_per_tile, 1, self.pe_count)
+        if self.pe_count % self.pes_per_tile:
+            raise ValueError(f"pe_count ({self.pe_count}) must be a multiple of "
+                             f"pes_per_tile ({self.pes_per_tile})")
+        check_arith(self.arith)
+        check_bool("double_buffer", self.double_buffer)
+        for name in ("weight_buffer_depth", "activation_buffer_depth", "output_buffer_depth"):
+            check_int(name, getattr(self, name), 1)
+
+    @property
+    def tiles(self):
+        return self.pe_count // self.pes_per_tile
+
+    def make_pe(self):
+        """One PE of the configured kind."""
+        if self.pe_kind == "dnateq":
+            return DnaTeqPe(arith=self.arith, lanes=self.lanes, double_buffer=self.double_buffer)
+        return Int8Pe(lanes=self.lanes, max_vector_length=self.arith.max_vector_length,
+                      out_width=self.arith.out_width)
+
+    def make_tile(self):
+        """One tile of ``pes_per_tile`` PEs of the configured kind."""
+        if self.pe_kind == "dnateq":
+            return DnaTeqTile(arith=self.arith, lanes=self.lanes, pes=self.pes_per_tile,
+                              double_buffer=self.double_buffer)
+        return Int8Tile(lanes=self.lanes, pes=self.pes_per_tile, max_vector_length=self.arith.max_vector_length,
+                        out_width=self.arith.out_width)
+
+    def make_top(self):
+        """The component ``top`` names."""
+        return TOPS[self.top](self)
+
+    def code_bits(self):
+        """Widest packed weight and activation codes: exponent plus sign bit, or 8 for INT8."""
+        if self.pe_kind == "int8":
+            return 8, 8
+        return self.arith.exp_bits_w + 1, self.arith.exp_bits_a + 1
+
+    def buffers(self):
+        """Per-tile buffer sizes: an entry is one tile beat of packed codes, or one output beat."""
+        w_bits, a_bits = self.code_bits()
+        widths = {"weights": (self.weight_buffer_depth, self.pes_per_tile * self.lanes * w_bits),
+                  "activations": (self.activation_buffer_depth, self.lanes * a_bits),
+                  "outputs": (self.output_buffer_depth, self.pes_per_tile * self.arith.out_width)}
+        return {name: {"depth": depth, "width": width, "bits": depth * width}
+                for name, (depth, width) in widths.items()}
+
+    def to_dict(self):
+        return asdict(self)
+
+
+#: Generator tops: name -> builder of the top component from an RtlConfig.  The accelerator
+#: milestone adds "accelerator" here.
+TOPS = {"pe": RtlConfig.make_pe, "tile": RtlConfig.make_tile}
