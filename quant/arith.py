@@ -63,7 +63,7 @@ class DnaTeqArith:
     exp_bits_w: int = 3
     exp_bits_a: int = 4
     offsets: bool = False
-    table_width: int = 24
+    table_width: int = 16
     max_vector_length: int = 4096
     count_depth: int = None
     out_width: int = 32
