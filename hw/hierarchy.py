@@ -9,6 +9,10 @@ times, not 1024 flattened copies.
 
 A placed component names its module with ``module_name`` and describes its configuration with
 ``parameters`` (a dict); one build holds one configuration per module name.
+
+Each module is elaborated to RTLIL when it is placed (its ports come from there); the Verilog
+of the whole build comes from one Yosys run, when a module's text is first asked for.  (Each
+Yosys run costs about 0.3 s to start; an accelerator has a dozen modules.)
 """
 
 import math
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from amaranth import ClockSignal, Elaboratable, Instance, ResetSignal, Shape, ShapeCastable, Signal, Value
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.lib import wiring
 
 __all__ = ["MAX_PORT_BITS", "Port", "ConvertedModule", "HierarchicalBuild", "BlackBox", "module_ports",
@@ -25,6 +29,9 @@ __all__ = ["MAX_PORT_BITS", "Port", "ConvertedModule", "HierarchicalBuild", "Bla
 
 _PORT_DECLARATION = re.compile(r"^\s*(input|output|inout)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s+)?(\w+)\s*;",
                                re.MULTILINE)
+_RTLIL_PORT = re.compile(r"^\s*wire width (\d+) (input|output|inout) \d+\s+(?:signed\s+)?\\(\S+)$", re.MULTILINE)
+_VERILOG_MODULE = re.compile(r"(?:\(\*[^\n]*\*\)\n)*module (\w+)\(.*?\nendmodule\n", re.DOTALL)
+_YOSYS_AUTO_NAME = re.compile(r"(\\\$auto\$[^$\s]*\$)(\d+)")
 _SPECIAL_PORTS = {"clk": ClockSignal, "rst": ResetSignal}
 
 #: Most input (and most output) port bits of one module Amaranth 0.5 converts (its netlist numbers
@@ -41,14 +48,19 @@ class Port:
     width: int
 
 
-@dataclass(frozen=True)
 class ConvertedModule:
-    """One Verilog module of a build: its name, the component it came from, its text and ports."""
+    """One module of a build: its name, the component it came from, its ports and its Verilog text."""
 
-    name: str
-    component: wiring.Component
-    verilog: str
-    ports: tuple
+    def __init__(self, build, name, component, rtlil_text, ports):
+        self._build, self.name, self.component, self.rtlil, self.ports = build, name, component, rtlil_text, ports
+        self._verilog = None
+
+    @property
+    def verilog(self):
+        """The module's Verilog (the build's modules are converted together the first time)."""
+        if self._verilog is None:
+            self._build.emit_verilog()
+        return self._verilog
 
 
 def module_ports(text, name):
@@ -57,6 +69,25 @@ def module_ports(text, name):
     body = text[start:text.index("endmodule", start)]
     return tuple(Port(port, direction, int(msb) - int(lsb) + 1 if msb else 1)
                  for direction, msb, lsb, port in _PORT_DECLARATION.findall(body))
+
+
+def _rtlil_ports(text, name):
+    """Ports of module ``name`` in RTLIL ``text``, in the order Yosys declares them in Verilog (by name)."""
+    body = text[text.index(f"module \\{name}\n"):]
+    body = body[:body.index("\nend\n")]
+    return tuple(sorted((Port(port, direction, int(width)) for width, direction, port in _RTLIL_PORT.findall(body)),
+                        key=lambda port: port.name))
+
+
+def _renumber(text):
+    """Number Yosys's automatic names from 1 within one module, as a Yosys run of that module alone
+    would: a module's text must not depend on the other modules of the build."""
+    numbers = {}
+
+    def number(match):
+        return match.group(1) + numbers.setdefault(match.group(0), str(len(numbers) + 1))
+
+    return _YOSYS_AUTO_NAME.sub(number, text)
 
 
 class HierarchicalBuild:
@@ -82,10 +113,22 @@ class HierarchicalBuild:
             if known.component.parameters != component.parameters:
                 raise ValueError(f"module {name} is used with two configurations in one build")
             return known
-        text = verilog.convert(component, name=name, platform=self, emit_src=False)
-        module = ConvertedModule(name, component, text, module_ports(text, name))
+        text = rtlil.convert(component, name=name, platform=self, emit_src=False)
+        module = ConvertedModule(self, name, component, text, _rtlil_ports(text, name))
         self._modules[name] = module
         return module
+
+    def emit_verilog(self):
+        """Give every module its Verilog, from one Yosys run over the RTLIL of all of them."""
+        pending = [module for module in self._modules.values() if module._verilog is None]
+        if not pending:
+            return
+        # verilog.convert runs this on one module's RTLIL; given several, Yosys writes them all.
+        text = verilog._convert_rtlil_text("\n".join(module.rtlil for module in pending))
+        banner = text.splitlines()[0]
+        texts = {match.group(1): f"{banner}\n\n{_renumber(match.group(0))}" for match in _VERILOG_MODULE.finditer(text)}
+        for module in pending:
+            module._verilog = texts[module.name]
 
     def place(self, component):
         """A :class:`BlackBox` standing for ``component`` (its module is converted if new)."""

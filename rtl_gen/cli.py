@@ -9,7 +9,7 @@ from quant.arith import DnaTeqArith
 from .config import DEFAULT_PES_PER_TILE, PE_KINDS, TOPS, RtlConfig
 from .generate import generate
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "config_from_args", "main"]
 
 _DEFAULTS = RtlConfig()
 _ARITH_FIELDS = tuple(DnaTeqArith.__dataclass_fields__)
@@ -52,22 +52,32 @@ def build_parser():
     _integer(path, "--out-width", "W", "bits of the signed output Y, also for INT8")
     path.add_argument("--no-double-buffer", dest="double_buffer", action="store_false",
                       help="one counter bank instead of two: the input stalls during every drain")
-    buffers = parser.add_argument_group("buffers (recorded in the manifest for the accelerator milestone)")
-    _integer(buffers, "--weight-buffer-depth", "E", "entries of one tile beat of packed weight codes")
-    _integer(buffers, "--activation-buffer-depth", "E", "entries of one beat of packed activation codes")
-    _integer(buffers, "--output-buffer-depth", "E", "entries of one tile output beat")
+    buffers = parser.add_argument_group("accelerator buffers")
+    _integer(buffers, "--weight-buffer-depth", "E", "entries (lanes weight codes) of each PE's weight buffer; "
+                                                    "N is at most E x lanes")
+    _integer(buffers, "--activation-buffer-depth", "E", "entries (lanes activation codes) of the activation FIFO")
+    _integer(buffers, "--output-buffer-depth", "E", "entries (one Y, a column) of each PE's output FIFO")
     parser.add_argument("-o", "--out", default="build/rtl", metavar="DIR",
                         help="output folder (default: build/rtl)")
     return parser
 
 
+def _config(args):
+    options = {key: value for key, value in vars(args).items() if key != "out"}
+    arith = {key: options.pop(key) for key in _ARITH_FIELDS}
+    return RtlConfig(arith=DnaTeqArith(**arith), **options)
+
+
+def config_from_args(argv):
+    """The :class:`RtlConfig` a command line (without ``-o``) describes; ``ValueError`` if it is invalid."""
+    return _config(build_parser().parse_args(argv))
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    options = {key: value for key, value in vars(args).items() if key != "out"}
-    arith = {key: options.pop(key) for key in _ARITH_FIELDS}
     try:
-        config = RtlConfig(arith=DnaTeqArith(**arith), **options)
+        config = _config(args)
         top = config.make_top()
     except ValueError as err:
         parser.error(str(err))

@@ -4,8 +4,12 @@ from dataclasses import asdict, dataclass
 
 from quant.arith import DnaTeqArith
 
-from hw import DnaTeqPe, DnaTeqTile, Int8Pe, Int8Tile
+from hw import DnaTeqAccelerator, DnaTeqPe, DnaTeqTile, Int8Accelerator, Int8Pe, Int8Tile
+from hw.accelerator import buffer_shapes
+from hw.controller import max_vector
 from hw.params import check_arith, check_bool, check_int
+from hw.register_map import register_map
+from hw.unpacker import ExpCodeUnpacker, Int8Unpacker
 
 __all__ = ["PE_KINDS", "DEFAULT_PES_PER_TILE", "TOPS", "RtlConfig"]
 
@@ -21,12 +25,11 @@ class RtlConfig:
 
     ``arith`` holds the datapath parameters; an INT8 design uses only its ``max_vector_length``
     and ``out_width``.  ``pes_per_tile`` None means :data:`DEFAULT_PES_PER_TILE` (or ``pe_count``
-    if smaller).  The buffer depths (entries) are recorded for the accelerator; nothing uses them
-    yet.
+    if smaller).  The buffer depths (entries) size the accelerator's buffers.
     """
 
     pe_kind: str = "dnateq"
-    top: str = "tile"
+    top: str = "accelerator"
     pe_count: int = 64
     pes_per_tile: int = None
     lanes: int = 8
@@ -51,7 +54,7 @@ class RtlConfig:
         check_arith(self.arith)
         check_bool("double_buffer", self.double_buffer)
         for name in ("weight_buffer_depth", "activation_buffer_depth", "output_buffer_depth"):
-            check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 2)     # see hw.Controller
 
     @property
     def tiles(self):
@@ -72,29 +75,47 @@ class RtlConfig:
         return Int8Tile(lanes=self.lanes, pes=self.pes_per_tile, max_vector_length=self.arith.max_vector_length,
                         out_width=self.arith.out_width)
 
+    def make_accelerator(self):
+        """The accelerator: ``tiles`` tiles of the configured kind, buffers, controller, register file."""
+        depths = {"weight_buffer_depth": self.weight_buffer_depth,
+                  "activation_buffer_depth": self.activation_buffer_depth,
+                  "output_buffer_depth": self.output_buffer_depth}
+        if self.pe_kind == "dnateq":
+            return DnaTeqAccelerator(arith=self.arith, lanes=self.lanes, pes_per_tile=self.pes_per_tile,
+                                     tiles=self.tiles, double_buffer=self.double_buffer, **depths)
+        return Int8Accelerator(lanes=self.lanes, pes_per_tile=self.pes_per_tile, tiles=self.tiles,
+                               max_vector_length=self.arith.max_vector_length, out_width=self.arith.out_width,
+                               **depths)
+
     def make_top(self):
         """The component ``top`` names."""
         return TOPS[self.top](self)
 
     def code_bits(self):
-        """Widest packed weight and activation codes: exponent plus sign bit, or 8 for INT8."""
+        """Slot widths of packed weight and activation codes (the unpackers')."""
         if self.pe_kind == "int8":
-            return 8, 8
-        return self.arith.exp_bits_w + 1, self.arith.exp_bits_a + 1
+            return Int8Unpacker.code_bits, Int8Unpacker.code_bits
+        return ExpCodeUnpacker.slot_bits(self.arith.exp_bits_w), ExpCodeUnpacker.slot_bits(self.arith.exp_bits_a)
 
     def buffers(self):
-        """Per-tile buffer sizes: an entry is one tile beat of packed codes, or one output beat."""
-        w_bits, a_bits = self.code_bits()
-        widths = {"weights": (self.weight_buffer_depth, self.pes_per_tile * self.lanes * w_bits),
-                  "activations": (self.activation_buffer_depth, self.lanes * a_bits),
-                  "outputs": (self.output_buffer_depth, self.pes_per_tile * self.arith.out_width)}
-        return {name: {"depth": depth, "width": width, "bits": depth * width}
-                for name, (depth, width) in widths.items()}
+        """The accelerator's buffers (:func:`hw.accelerator.buffer_shapes`), also for the other tops."""
+        return buffer_shapes(tiles=self.tiles, pes_per_tile=self.pes_per_tile, lanes=self.lanes,
+                             code_bits=self.code_bits(), out_width=self.arith.out_width,
+                             depths={"weights": self.weight_buffer_depth,
+                                     "activations": self.activation_buffer_depth,
+                                     "outputs": self.output_buffer_depth})
+
+    def registers(self):
+        """The accelerator's register map (:func:`hw.register_map.register_map`)."""
+        return register_map(kind=self.pe_kind, tiles=self.tiles, pes_per_tile=self.pes_per_tile, lanes=self.lanes,
+                            code_bits=self.code_bits(), out_width=self.arith.out_width,
+                            max_n=max_vector(max_vector_length=self.arith.max_vector_length,
+                                             weight_depth=self.weight_buffer_depth, lanes=self.lanes),
+                            arith=self.arith if self.pe_kind == "dnateq" else None)
 
     def to_dict(self):
         return asdict(self)
 
 
-#: Generator tops: name -> builder of the top component from an RtlConfig.  The accelerator
-#: milestone adds "accelerator" here.
-TOPS = {"pe": RtlConfig.make_pe, "tile": RtlConfig.make_tile}
+#: Generator tops: name -> builder of the top component from an RtlConfig.
+TOPS = {"accelerator": RtlConfig.make_accelerator, "pe": RtlConfig.make_pe, "tile": RtlConfig.make_tile}

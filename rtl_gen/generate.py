@@ -84,6 +84,8 @@ def _manifest(config, build, top_module, files, command, seconds):
                                 for port in module.ports] for module in build.modules},
         "registers": [],
         "buffers": config.buffers(),
+        # an accelerator adds its register map, AXI ports, rates and max_n
+        **(top_module.component.manifest if top_module.component.role == "accelerator" else {}),
         "parameters": config.to_dict(),
         "widths": _widths(config, build),
     }

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hw import DnaTeqPe
+from hw.perf_model import DnaTeqPeTiming
 from hw.sim import (TRAFFIC, Layer, dnateq_lanes, pe_beats, random_codes, rejection, run_layers, run_with_reset,
                     table_memory)
 from quant.arith import DnaTeqArith, compile_layer
@@ -126,30 +127,18 @@ def test_two_layers_with_different_tables_and_bit_widths(rng):
 
 
 def predicted_timing(pe, lengths):
-    """Accept cycle of every beat and output cycle of every vector, from the stall rule, with a
-    source that is always valid and a sink that is always ready.
-
-    A chunk's drain starts once its last beat has been counted and the previous drain is over; it
-    holds its bank ``drain_cycles`` cycles.  A beat is accepted only if its bank is empty by the time
-    it is counted; banks alternate with double buffering.
-    """
-    lanes, depth = pe.lanes, pe.arith.count_depth // pe.lanes if pe.chunked else None
-    banks = 2 if pe.double_buffer else 1
-    bank_free, drain_free, bank, cycle = [0] * banks, 0, 0, 0
-    accepts, outputs = [], []
+    """Accept cycle of every beat and output cycle of every vector, from the stall rule as the performance
+    model states it (hw.perf_model.DnaTeqPeTiming), with a source that is always valid and a sink that is
+    always ready, both built from the component's properties."""
+    timing = DnaTeqPeTiming(n_bins=pe.drain_cycles, banks=2 if pe.double_buffer else 1,
+                            chunk_beats=pe.arith.count_depth // pe.lanes if pe.chunked else None,
+                            bank_latency=pe.counter_bank.latency, postproc_latency=pe.postproc.latency)
+    accepts, outputs, present = [], [], 0
     for n in lengths:
-        beats = -(-n // lanes)
-        chunks = [min(depth, beats - start) for start in range(0, beats, depth)] if depth else [beats]
-        for index, chunk in enumerate(chunks):
-            first = max(cycle, bank_free[bank])
-            accepts += range(first, first + chunk)
-            end = first + chunk - 1
-            drain = max(end + 1 + pe.counter_bank.latency, drain_free)
-            drain_free = drain + pe.drain_cycles
-            bank_free[bank] = drain_free - 1
-            if index == len(chunks) - 1:
-                outputs.append(drain_free - 1 + pe.postproc.latency)
-            cycle, bank = end + 1, (bank + 1) % banks
+        beats, output = timing.vector(-(-n // pe.lanes), present)
+        accepts += beats
+        outputs.append(output)
+        present = beats[-1] + 1
     return accepts, outputs
 
 

@@ -12,14 +12,16 @@ from hw.sim import raised
 from quant.arith import DnaTeqArith
 from quant.golden import int8_acc_width
 from quant.toolchain import REPO_ROOT
-from rtl_gen.cli import main
+from rtl_gen.cli import config_from_args, main
 from rtl_gen.config import DEFAULT_PES_PER_TILE
+from rtl_gen.docs import REGISTERS_PAGE, registers_page
 from rtl_gen.generate import MANIFEST
 
 CONTRACT_KEYS = {"top", "pe_kind", "pe_count", "verilog", "tiles", "pes_per_tile", "lanes", "arith", "modules",
                  "latency", "ports", "registers", "buffers", "generator"}
 SMALL = ["--lanes", "2", "--exp-bits-w", "2", "--exp-bits-a", "2", "--max-vector-length", "32",
          "--table-width", "12"]
+TILE = ["--top", "tile"]
 
 
 def generate(out, *args):
@@ -32,7 +34,7 @@ def mtimes(out):
 
 
 def test_dnateq_manifest_holds_the_contract_keys_and_the_components_figures(tmp_path):
-    manifest = generate(tmp_path, *SMALL, "--pe-count", "8", "--pes-per-tile", "4", "--offsets",
+    manifest = generate(tmp_path, *SMALL, *TILE, "--pe-count", "8", "--pes-per-tile", "4", "--offsets",
                         "--count-depth", "8")
     assert CONTRACT_KEYS <= set(manifest)
     arith = DnaTeqArith(exp_bits_w=2, exp_bits_a=2, max_vector_length=32, table_width=12, offsets=True,
@@ -59,7 +61,7 @@ def test_dnateq_manifest_holds_the_contract_keys_and_the_components_figures(tmp_
 
 
 def test_int8_manifest_records_the_mac_widths(tmp_path):
-    manifest = generate(tmp_path, "--pe-kind", "int8", "--pe-count", "3", "--lanes", "4",
+    manifest = generate(tmp_path, *TILE, "--pe-kind", "int8", "--pe-count", "3", "--lanes", "4",
                         "--max-vector-length", "100")
     assert CONTRACT_KEYS <= set(manifest)
     assert manifest["arith"] == {"max_vector_length": 100, "acc_width": int8_acc_width(100), "out_width": 32}
@@ -69,6 +71,46 @@ def test_int8_manifest_records_the_mac_widths(tmp_path):
     assert manifest["latency"] == {"pe": pe.latency, "tile": pe.latency}
 
 
+AXI_LITE = ["awaddr", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid", "bready",
+            "araddr", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready"]
+AXI_STREAM = ["tdata", "tvalid", "tready", "tlast"]
+
+
+@pytest.mark.parametrize("kind", ["dnateq", "int8"])
+def test_the_accelerator_is_the_default_top_with_its_registers_ports_and_buffers(tmp_path, kind):
+    args = [*SMALL, "--pe-kind", kind, "--pe-count", "6", "--pes-per-tile", "3", "--out-width", "24",
+            "--weight-buffer-depth", "8", "--activation-buffer-depth", "4", "--output-buffer-depth", "2"]
+    manifest = generate(tmp_path, *args)
+    config = config_from_args(args)
+    assert CONTRACT_KEYS <= set(manifest) and manifest["top"] == f"{kind}_accelerator"
+    assert manifest["registers"] == [register.to_dict() for register in config.registers()]
+    roles = {"accelerator", "controller", "register_file", "buffered_tile", "weight_buffer", "activation_buffer",
+             "output_buffer", "weight_unpacker", "activation_unpacker", "tile", "pe"}
+    assert roles <= set(manifest["modules"]) and manifest["modules"]["controller"] == f"{kind}_controller"
+    assert set(manifest["latency"]) == set(manifest["modules"])
+    top_ports = {port["name"]: port for port in manifest["ports"][manifest["top"]]}
+    for prefix, signals in (("s_axil", AXI_LITE), ("s_axis_w", AXI_STREAM), ("s_axis_a", AXI_STREAM),
+                            ("m_axis_y", AXI_STREAM)):
+        assert manifest["axi"][prefix]["ports"] == {signal: f"{prefix}_{signal}" for signal in signals}
+        assert all(f"{prefix}_{signal}" in top_ports for signal in signals)
+        width = manifest["axi"][prefix]["data_width"]
+        data = top_ports[f"{prefix}_{'wdata' if prefix == 's_axil' else 'tdata'}"]
+        assert data["width"] == width and width % 8 == 0
+        assert (data["direction"] == "output") == (prefix == "m_axis_y")
+    assert set(top_ports) == {f"{prefix}_{signal}" for prefix, signals in (("s_axil", AXI_LITE),
+                                                                            ("s_axis_w", AXI_STREAM),
+                                                                            ("s_axis_a", AXI_STREAM),
+                                                                            ("m_axis_y", AXI_STREAM))
+                              for signal in signals} | {"clk", "rst"}
+    assert manifest["buffers"] == config.buffers()
+    assert manifest["buffers"]["weights"]["instances"] == 6 and manifest["buffers"]["outputs"]["instances"] == 6
+    assert manifest["max_n"] == 16 and manifest["throughput"]["peak_elements_per_cycle"] == 12
+
+
+def test_docs_registers_md_is_the_rendered_register_map():
+    assert REGISTERS_PAGE.read_text() == registers_page(), "run python -m rtl_gen.docs"
+
+
 def test_tiles_default_to_64_pes(tmp_path):
     manifest = generate(tmp_path, "--pe-kind", "int8", "--pe-count", "1024", "--top", "pe")
     assert (manifest["pes_per_tile"], manifest["tiles"]) == (DEFAULT_PES_PER_TILE, 1024 // DEFAULT_PES_PER_TILE)
@@ -76,18 +118,18 @@ def test_tiles_default_to_64_pes(tmp_path):
 
 
 def test_files_are_rewritten_only_when_their_text_changes(tmp_path):
-    generate(tmp_path, *SMALL, "--pe-count", "2")
+    generate(tmp_path, *SMALL, *TILE, "--pe-count", "2")
     before = mtimes(tmp_path)
-    generate(tmp_path, *SMALL, "--pe-count", "2")
+    generate(tmp_path, *SMALL, *TILE, "--pe-count", "2")
     assert mtimes(tmp_path) == before
-    generate(tmp_path, *SMALL, "--pe-count", "2", "--out-width", "16")     # the bank does not see Y
+    generate(tmp_path, *SMALL, *TILE, "--pe-count", "2", "--out-width", "16")     # the bank does not see Y
     after = mtimes(tmp_path)
     assert after["dnateq_counter_bank.v"] == before["dnateq_counter_bank.v"]
     assert after["dnateq_postproc.v"] != before["dnateq_postproc.v"]
 
 
 def test_another_design_in_the_same_folder_removes_the_stale_files(tmp_path):
-    generate(tmp_path, *SMALL, "--pe-count", "2")
+    generate(tmp_path, *SMALL, *TILE, "--pe-count", "2")
     manifest = generate(tmp_path, "--pe-kind", "int8", "--pe-count", "2", "--top", "pe")
     assert sorted(path.name for path in tmp_path.glob("*.v")) == manifest["verilog"] == ["int8_pe.v"]
 
@@ -100,7 +142,8 @@ def test_another_design_in_the_same_folder_removes_the_stale_files(tmp_path):
     (["--pe-kind", "int8", "--max-vector-length", "100000", "--out-width", "16"],
      f"out_width (16) must be at least the INT8 accumulator width ({int8_acc_width(100000)} bits for "
      "max_vector_length=100000)"),
-    (["--top", "accelerator"], "argument --top: invalid choice: 'accelerator' (choose from 'pe', 'tile')"),
+    (["--top", "soc"], "argument --top: invalid choice: 'soc' (choose from 'accelerator', 'pe', 'tile')"),
+    (["--activation-buffer-depth", "1"], "activation_buffer_depth must be an integer >= 2, got 1"),
     (["--lanes", "many"], "argument --lanes: invalid int value: 'many'"),
 ])
 def test_bad_arguments_give_a_one_line_error(tmp_path, capsys, args, message):

@@ -1,5 +1,5 @@
-"""Verilator ``--lint-only -Wall`` on the generated Verilog of both PE kinds: clean but for the
-waivers listed below, each with its reason."""
+"""Verilator ``--lint-only -Wall`` on the generated Verilog of both PE kinds, PEs, tiles and accelerators:
+clean but for the waivers listed below, each with its reason."""
 
 import json
 import re
@@ -20,17 +20,29 @@ WAIVERS = {
 #: UNUSEDSIGNAL is waived for internal nets only (Amaranth keeps a wire per field of a structured
 #: signal and alias wires of merged registers); an unused *port* of any module still fails.
 UNUSED = "UNUSEDSIGNAL"
+_KEPT_BY_RESET = "Amaranth gives every synchronous module a reset port"
 #: (module, port) -> why that port may be unused.
 UNUSED_PORTS = {
-    ("dnateq_layer_table", "rst"): "the table is configuration that reset keeps; Amaranth gives every "
-                                   "synchronous module a reset port",
+    ("dnateq_layer_table", "rst"): f"the table is configuration that reset keeps; {_KEPT_BY_RESET}",
+    **{(f"{kind}_{name}_buffer", "rst"): f"buffer contents are data whose validity the controller tracks; "
+                                         f"{_KEPT_BY_RESET}"
+       for kind in ("dnateq", "int8") for name in ("weight", "activation", "output")},
+    **{(f"{kind}_accelerator", f"{stream}_tdata"): "AXI4-Stream data is whole bytes: the bits above the last "
+                                                   "code slot of a beat are padding"
+       for kind in ("dnateq", "int8") for stream in ("s_axis_w", "s_axis_a")},
 }
 SMALL = ["--pe-count", "3", "--lanes", "2", "--exp-bits-w", "2", "--exp-bits-a", "3", "--max-vector-length", "64"]
+ACCELERATOR = ["--pe-count", "6", "--pes-per-tile", "3", *SMALL[2:], "--weight-buffer-depth", "8",
+               "--activation-buffer-depth", "4", "--output-buffer-depth", "2"]
 VARIANTS = {
-    "dnateq-tile": SMALL,
-    "dnateq-tile-offsets-one-bank-chunked": [*SMALL, "--offsets", "--no-double-buffer", "--count-depth", "8"],
+    "dnateq-tile": [*SMALL, "--top", "tile"],
+    "dnateq-tile-offsets-one-bank-chunked": [*SMALL, "--top", "tile", "--offsets", "--no-double-buffer",
+                                             "--count-depth", "8"],
     "dnateq-pe": [*SMALL, "--top", "pe"],
-    "int8-tile": [*SMALL, "--pe-kind", "int8"],
+    "int8-tile": [*SMALL, "--top", "tile", "--pe-kind", "int8"],
+    "dnateq-accelerator": ACCELERATOR,
+    "dnateq-accelerator-one-tile-offsets": [*SMALL, "--offsets", "--count-depth", "8"],
+    "int8-accelerator": [*ACCELERATOR, "--pe-kind", "int8"],
 }
 _WARNING = re.compile(r"^%Warning-(\w+): ([^:]+):\d+:\d+: (.*)$", re.MULTILINE)
 
