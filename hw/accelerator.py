@@ -276,7 +276,8 @@ class DnaTeqAccelerator(Accelerator):
     ----------
     arith : quant.arith.DnaTeqArith
     lanes, pes_per_tile, tiles : int
-    double_buffer : bool, optional
+    double_buffer, clock_gating : bool, optional
+        As in :class:`hw.DnaTeqPe`.
     weight_buffer_depth, activation_buffer_depth, output_buffer_depth : int
     """
 
@@ -284,8 +285,9 @@ class DnaTeqAccelerator(Accelerator):
     module_name = "dnateq_accelerator"
 
     def __init__(self, *, arith, lanes, pes_per_tile, tiles, weight_buffer_depth, activation_buffer_depth,
-                 output_buffer_depth, double_buffer=True):
-        make_tile = partial(DnaTeqTile, arith=arith, lanes=lanes, pes=pes_per_tile, double_buffer=double_buffer)
+                 output_buffer_depth, double_buffer=True, clock_gating=False):
+        make_tile = partial(DnaTeqTile, arith=arith, lanes=lanes, pes=pes_per_tile, double_buffer=double_buffer,
+                            clock_gating=clock_gating)
         super().__init__(
             tiles=tiles, make_tile=make_tile, max_vector_length=arith.max_vector_length,
             weight_unpacker=partial(ExpCodeUnpacker, exp_bits=arith.exp_bits_w, operand="weight", lanes=lanes),

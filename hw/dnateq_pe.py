@@ -4,6 +4,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .clock_gate import gated_domain
 from .counter_bank import CounterBank
 from .hierarchy import place
 from .interfaces import beat_layout, operand_layout, product_layout, shift_shape, table_read_signature
@@ -11,11 +12,6 @@ from .params import Configured, check_arith, check_bool, check_int, read_only
 from .postproc import PostProcessor
 
 __all__ = ["DnaTeqPe"]
-
-
-def _pick(per_bank, bank):
-    """``per_bank[bank]`` for one or two banks (a 2:1 multiplexer, no indexed array)."""
-    return per_bank[0] if len(per_bank) == 1 else Mux(bank, per_bank[1], per_bank[0])
 
 
 class DnaTeqPe(Configured, wiring.Component):
@@ -60,19 +56,21 @@ class DnaTeqPe(Configured, wiring.Component):
 
     role = "pe"
     module_name = "dnateq_pe"
-    _PARAMETERS = ("arith", "lanes", "double_buffer")
+    _PARAMETERS = ("arith", "lanes", "double_buffer", "clock_gating")
     counter_bank = read_only("bank", "The :class:`CounterBank` submodule.")
     postproc = read_only("postproc", "The :class:`PostProcessor` submodule.")
 
-    def __init__(self, *, arith, lanes, double_buffer=True):
+    def __init__(self, *, arith, lanes, double_buffer=True, clock_gating=False):
         self._arith = check_arith(arith)
         self._lanes = check_int("lanes", lanes, 1, 256)
         self._double_buffer = check_bool("double_buffer", double_buffer)
+        self._clock_gating = check_bool("clock_gating", clock_gating)
         if self.chunked and arith.count_depth % self._lanes:
             raise ValueError(f"count_depth ({arith.count_depth}) must be a multiple of lanes ({self._lanes}) "
                              f"when it is below max_vector_length ({arith.max_vector_length})")
-        self._bank = CounterBank(arith=arith, lanes=self._lanes, banks=2 if self._double_buffer else 1)
-        self._postproc = PostProcessor(arith=arith)
+        self._bank = CounterBank(arith=arith, lanes=self._lanes, shadow=self._double_buffer,
+                                 clock_gating=self._clock_gating)
+        self._postproc = PostProcessor(arith=arith, clock_gating=self._clock_gating)
         super().__init__({
             "i": In(stream.Signature(beat_layout(self.weight_lane, self.activation_lane, self._lanes))),
             "o": Out(stream.Signature(signed(arith.out_width))),
@@ -112,15 +110,16 @@ class DnaTeqPe(Configured, wiring.Component):
         """
         return 1 + self._bank.latency + self.drain_cycles - 1 + self._postproc.latency
 
-    def _stage1(self, m, accept):
+    def _stage1(self, m, platform, accept):
         """Registered per-lane products of the accepted beat (``live`` is low for a bubble)."""
         products = Signal(data.ArrayLayout(product_layout(self._arith), self._lanes))
+        domain, load = gated_domain(m, platform, "stage1", accept, clock_gating=self._clock_gating)
         for w, a, product in zip(self.i.payload.w, self.i.payload.a, products):
             m.d.sync += product.live.eq(accept & ~w.zero & ~a.zero)
-            with m.If(accept):       # the other fields only load with data (no idle toggling)
-                m.d.sync += [product.exp_sum.eq(w.exp + a.exp), product.neg.eq(w.sign ^ a.sign)]
+            with m.If(load):       # the other fields only load with data (no idle toggling)
+                m.d[domain] += [product.exp_sum.eq(w.exp + a.exp), product.neg.eq(w.sign ^ a.sign)]
                 if self._arith.offsets:
-                    m.d.sync += [product.w_exp.eq(w.exp), product.a_exp.eq(a.exp)]
+                    m.d[domain] += [product.w_exp.eq(w.exp), product.a_exp.eq(a.exp)]
         return products
 
     def _chunk_end(self, m, accept):
@@ -138,52 +137,58 @@ class DnaTeqPe(Configured, wiring.Component):
         m = Module()
         m.submodules.counter_bank = bank = place(platform, self._bank)
         m.submodules.postproc = postproc = place(platform, self._postproc)
-        banks, last_bin = self._bank.banks, self._arith.n_bins - 1
+        last_bin = self._arith.n_bins - 1
 
         accept = self.i.valid & self.i.ready
         chunk_end = self._chunk_end(m, accept)
-        m.d.comb += bank.products.eq(self._stage1(m, accept))
+        m.d.comb += bank.products.eq(self._stage1(m, platform, accept))
         s1_valid, s1_ends, s1_last = Signal(), Signal(), Signal()
         m.d.sync += s1_valid.eq(accept)
         with m.If(accept):
             m.d.sync += [s1_ends.eq(chunk_end), s1_last.eq(self.i.payload.last)]
 
-        # Banks fill and drain in turn.  `full`: the bank waits for or undergoes a drain;
-        # `final`: its chunk ends a vector.  With one bank both pointers stay 0.
-        count_bank = Signal()      # the bank stage 2 counts into
-        drain_bank = Signal()      # the bank the next (or current) drain walks
-        full = [Signal(name=f"full{b}") for b in range(banks)]
-        final = [Signal(name=f"final{b}") for b in range(banks)]
-        walk = Signal(range(self._arith.n_bins))       # bin the drain hands out this cycle
-        closes = s1_valid & s1_ends
+        # `closed`: the counting bank holds a finished chunk that no drain has taken yet;
+        # `draining`: the drained bank (the shadow bank, else the counting bank) is being walked,
+        # `final`: its chunk ends a vector; `walk`: the bin it hands out this cycle.
+        closes = s1_valid & s1_ends          # a chunk's last beat is counted this cycle
+        closed, draining, final = Signal(), Signal(), Signal()
+        walk = Signal(range(self._arith.n_bins))
         drain_step = postproc.i.valid & postproc.i.ready
         drain_done = drain_step & (walk == last_bin)
-        full_next = []
-        for b in range(banks):
-            fills = closes & (count_bank == b)
-            full_next.append((full[b] & ~(drain_done & (drain_bank == b))) | fills)
-            m.d.comb += [bank.count[b].eq(s1_valid & (count_bank == b)),
-                         bank.shift[b].eq(drain_step & (drain_bank == b))]
-            m.d.sync += full[b].eq(full_next[b])
-            with m.If(fills):
-                m.d.sync += final[b].eq(s1_last)
-        count_bank_next = count_bank ^ closes if banks == 2 else count_bank
-        # A beat accepted now counts next cycle into count_bank_next: that bank must be empty then.
-        m.d.comb += self.i.ready.eq(~_pick(full_next, count_bank_next))
+        if self._double_buffer:
+            # The finished chunk goes to the shadow bank as soon as it is free (in its drain's last
+            # cycle at the earliest); the counting bank restarts from zero in the same cycle.
+            final_pending = Signal()
+            finished = closes | closed
+            transfer = finished & (~draining | drain_done)
+            closed_next = finished & ~transfer
+            m.d.comb += [bank.load.eq(transfer), bank.clear.eq(transfer)]
+            with m.If(closes):
+                m.d.sync += final_pending.eq(s1_last)
+            with m.If(transfer):
+                m.d.sync += final.eq(Mux(closed, final_pending, s1_last))
+        else:
+            # The counting bank drains itself and restarts from zero in the drain's last cycle
+            # (no lane is live then: the input waits for the drain).
+            transfer = closes
+            closed_next = (draining & ~drain_done) | closes
+            m.d.comb += bank.clear.eq(drain_done)
+            with m.If(closes):
+                m.d.sync += final.eq(s1_last)
+        m.d.sync += [closed.eq(closed_next), draining.eq((draining & ~drain_done) | transfer)]
+        # A beat accepted now is counted next cycle: the counting bank must be open then.
+        m.d.comb += self.i.ready.eq(~closed_next)
 
         m.d.comb += [
-            postproc.i.valid.eq(_pick(full, drain_bank)),
-            postproc.i.payload.count.eq(_pick(list(bank.heads), drain_bank)),
+            bank.addr.eq(walk),
+            postproc.i.valid.eq(draining),
+            postproc.i.payload.count.eq(bank.head),
             postproc.i.payload.bin.eq(walk),
-            postproc.i.payload.last.eq(_pick(final, drain_bank) & (walk == last_bin)),
+            postproc.i.payload.last.eq(final & (walk == last_bin)),
             postproc.shift.eq(self.shift),
         ]
         with m.If(drain_step):
             m.d.sync += walk.eq(Mux(walk == last_bin, 0, walk + 1))
-        if banks == 2:
-            m.d.sync += count_bank.eq(count_bank_next)
-            with m.If(drain_done):
-                m.d.sync += drain_bank.eq(~drain_bank)
         wiring.connect(m, wiring.flipped(self.table), postproc.table)
         wiring.connect(m, postproc.o, wiring.flipped(self.o))
         return m

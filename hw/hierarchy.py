@@ -25,7 +25,7 @@ from amaranth.back import rtlil, verilog
 from amaranth.lib import wiring
 
 __all__ = ["MAX_PORT_BITS", "Port", "ConvertedModule", "HierarchicalBuild", "BlackBox", "module_ports",
-           "port_bits", "place", "place_array"]
+           "port_bits", "place", "place_array", "place_shared"]
 
 _PORT_DECLARATION = re.compile(r"^\s*(input|output|inout)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s+)?(\w+)\s*;",
                                re.MULTILINE)
@@ -118,6 +118,10 @@ class HierarchicalBuild:
         self._modules[name] = module
         return module
 
+    def converted(self, name):
+        """The :class:`ConvertedModule` named ``name``, or None if the build has none yet."""
+        return self._modules.get(name)
+
     def emit_verilog(self):
         """Give every module its Verilog, from one Yosys run over the RTLIL of all of them."""
         pending = [module for module in self._modules.values() if module._verilog is None]
@@ -173,8 +177,9 @@ class BlackBox(Elaboratable):
                    for path, _, value in self.signature.flatten(self)}
         connections = {}
         for port in self._module.ports:
-            if port.name in _SPECIAL_PORTS:
+            if port.name in _SPECIAL_PORTS:       # the parent's clock and reset, also for a `clk` member
                 value = _SPECIAL_PORTS[port.name]()
+                members.pop(port.name, None)
             elif port.name in members:
                 value = members.pop(port.name)
             else:
@@ -221,3 +226,9 @@ def place_array(platform, first, make, count):
         module = platform.convert(first)
         return [BlackBox(module) for _ in range(count)]
     return [first] + [make() for _ in range(count - 1)]
+
+
+def place_shared(platform, module_name, make):
+    """A :class:`BlackBox` of the build's module ``module_name``; ``make()`` builds its component only the
+    first time (a module instantiated in many places, e.g. a clock gate, is created once per build)."""
+    return BlackBox(platform.converted(module_name) or platform.convert(make()))

@@ -5,7 +5,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .interfaces import drain_layout, shift_shape, table_read_signature
-from .params import Configured, check_arith
+from .clock_gate import gated_domain
+from .params import Configured, check_arith, check_bool
 
 __all__ = ["PostProcessor", "round_shift_saturate"]
 
@@ -40,6 +41,8 @@ class PostProcessor(Configured, wiring.Component):
     ----------
     arith : quant.arith.DnaTeqArith
         Widths: ``count_width``, ``table_width``, ``acc_width``, ``out_width``, ``n_bins``.
+    clock_gating : bool, optional
+        Clock each stage's data registers only when they load (:func:`hw.clock_gate.gated_domain`).
 
     Attributes
     ----------
@@ -55,10 +58,11 @@ class PostProcessor(Configured, wiring.Component):
 
     role = "postproc"
     module_name = "dnateq_postproc"
-    _PARAMETERS = ("arith",)
+    _PARAMETERS = ("arith", "clock_gating")
 
-    def __init__(self, *, arith):
+    def __init__(self, *, arith, clock_gating=False):
         self._arith = check_arith(arith)
+        self._clock_gating = check_bool("clock_gating", clock_gating)
         super().__init__({
             "i": In(stream.Signature(drain_layout(arith))),
             "o": Out(stream.Signature(signed(arith.out_width))),
@@ -95,17 +99,24 @@ class PostProcessor(Configured, wiring.Component):
                 product_valid.eq(count_valid),
                 acc_done.eq(product_valid & product_last),
             ]
-            with m.If(self.i.valid):     # data registers load only with data (no idle toggling)
-                m.d.sync += [count.eq(self.i.payload.count), count_last.eq(self.i.payload.last)]
-            with m.If(count_valid):
-                m.d.sync += [product.eq(count * self.table.data), product_last.eq(count_last)]
+        # Data registers load only with data (no idle toggling), each stage under its own enable.
+        def stage(name, enable):
+            return gated_domain(m, platform, name, advance & enable, clock_gating=self._clock_gating)
+
+        (count_domain, count_load), (product_domain, product_load), (acc_domain, acc_load), \
+            (result_domain, result_load) = (stage("count", self.i.valid), stage("product", count_valid),
+                                            stage("acc", product_valid | acc_done), stage("result", acc_done))
+        with m.If(count_load):
+            m.d[count_domain] += [count.eq(self.i.payload.count), count_last.eq(self.i.payload.last)]
+        with m.If(product_load):
+            m.d[product_domain] += [product.eq(count * self.table.data), product_last.eq(count_last)]
+        with m.If(acc_load):
             with m.If(product_valid):
-                m.d.sync += acc.eq(Mux(acc_done, 0, acc) + product)
-            with m.Elif(acc_done):
-                m.d.sync += acc.eq(0)
-            with m.If(acc_done):
-                m.d.sync += [
-                    self.o.payload.eq(round_shift_saturate(acc, self.shift, arith.out_width)),
-                    self.o.valid.eq(1),
-                ]
+                m.d[acc_domain] += acc.eq(Mux(acc_done, 0, acc) + product)
+            with m.Else():
+                m.d[acc_domain] += acc.eq(0)
+        with m.If(result_load):
+            m.d[result_domain] += self.o.payload.eq(round_shift_saturate(acc, self.shift, arith.out_width))
+        with m.If(advance & acc_done):
+            m.d.sync += self.o.valid.eq(1)
         return m

@@ -116,7 +116,8 @@ class DnaTeqTile(LockstepTile):
     arith : quant.arith.DnaTeqArith
     lanes : int
     pes : int
-    double_buffer : bool, optional
+    double_buffer, clock_gating : bool, optional
+        As in :class:`DnaTeqPe`.
 
     Attributes
     ----------
@@ -130,9 +131,10 @@ class DnaTeqTile(LockstepTile):
 
     module_name = "dnateq_tile"
 
-    def __init__(self, *, arith, lanes, pes, double_buffer=True):
+    def __init__(self, *, arith, lanes, pes, double_buffer=True, clock_gating=False):
         super().__init__(
-            pes=pes, make_pe=lambda: DnaTeqPe(arith=arith, lanes=lanes, double_buffer=double_buffer),
+            pes=pes, make_pe=lambda: DnaTeqPe(arith=arith, lanes=lanes, double_buffer=double_buffer,
+                                              clock_gating=clock_gating),
             members={"table_write": In(table_write_signature(arith)), "shift": In(shift_shape(arith))})
         self._table = LayerTable(arith=arith)
 

@@ -51,7 +51,10 @@ def build_parser():
              "max-vector-length")
     _integer(path, "--out-width", "W", "bits of the signed output Y, also for INT8")
     path.add_argument("--no-double-buffer", dest="double_buffer", action="store_false",
-                      help="one counter bank instead of two: the input stalls during every drain")
+                      help="no shadow counter bank: the input stalls during every drain")
+    path.add_argument("--clock-gating", action=argparse.BooleanOptionalAction, default=_DEFAULTS.clock_gating,
+                      help="clock the counters, the shadow bank and the pipeline registers only when they load "
+                           f"(default: {'on' if _DEFAULTS.clock_gating else 'off'})")
     buffers = parser.add_argument_group("accelerator buffers")
     _integer(buffers, "--weight-buffer-depth", "E", "entries (lanes weight codes) of each PE's weight buffer; "
                                                     "N is at most E x lanes")

@@ -35,6 +35,7 @@ class RtlConfig:
     lanes: int = 8
     arith: DnaTeqArith = DnaTeqArith()
     double_buffer: bool = True
+    clock_gating: bool = False
     weight_buffer_depth: int = 512
     activation_buffer_depth: int = 512
     output_buffer_depth: int = 64
@@ -53,6 +54,7 @@ class RtlConfig:
                              f"pes_per_tile ({self.pes_per_tile})")
         check_arith(self.arith)
         check_bool("double_buffer", self.double_buffer)
+        check_bool("clock_gating", self.clock_gating)
         for name in ("weight_buffer_depth", "activation_buffer_depth", "output_buffer_depth"):
             check_int(name, getattr(self, name), 2)     # see hw.Controller
 
@@ -63,7 +65,8 @@ class RtlConfig:
     def make_pe(self):
         """One PE of the configured kind."""
         if self.pe_kind == "dnateq":
-            return DnaTeqPe(arith=self.arith, lanes=self.lanes, double_buffer=self.double_buffer)
+            return DnaTeqPe(arith=self.arith, lanes=self.lanes, double_buffer=self.double_buffer,
+                            clock_gating=self.clock_gating)
         return Int8Pe(lanes=self.lanes, max_vector_length=self.arith.max_vector_length,
                       out_width=self.arith.out_width)
 
@@ -71,7 +74,7 @@ class RtlConfig:
         """One tile of ``pes_per_tile`` PEs of the configured kind."""
         if self.pe_kind == "dnateq":
             return DnaTeqTile(arith=self.arith, lanes=self.lanes, pes=self.pes_per_tile,
-                              double_buffer=self.double_buffer)
+                              double_buffer=self.double_buffer, clock_gating=self.clock_gating)
         return Int8Tile(lanes=self.lanes, pes=self.pes_per_tile, max_vector_length=self.arith.max_vector_length,
                         out_width=self.arith.out_width)
 
@@ -82,7 +85,8 @@ class RtlConfig:
                   "output_buffer_depth": self.output_buffer_depth}
         if self.pe_kind == "dnateq":
             return DnaTeqAccelerator(arith=self.arith, lanes=self.lanes, pes_per_tile=self.pes_per_tile,
-                                     tiles=self.tiles, double_buffer=self.double_buffer, **depths)
+                                     tiles=self.tiles, double_buffer=self.double_buffer,
+                                     clock_gating=self.clock_gating, **depths)
         return Int8Accelerator(lanes=self.lanes, pes_per_tile=self.pes_per_tile, tiles=self.tiles,
                                max_vector_length=self.arith.max_vector_length, out_width=self.arith.out_width,
                                **depths)

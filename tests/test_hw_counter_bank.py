@@ -1,4 +1,4 @@
-"""CounterBank: drained counts equal quant.golden.dnateq_counts; banks count and drain independently."""
+"""CounterBank: drained counts equal quant.golden.dnateq_counts; the shadow bank drains while the bank counts."""
 
 from dataclasses import replace
 
@@ -27,55 +27,68 @@ def product_beats(prog, w, a, lanes):
 
 
 def run_bank(bank, schedule):
-    """Drive ``schedule``: per cycle ``(products, count mask, shift mask)``; returns the heads seen each cycle."""
+    """Drive ``schedule``: per cycle ``(products, clear, load, addr)``; returns ``head`` as seen each cycle."""
     heads = []
 
     async def bench(ctx):
         clock = Clock()
-        for products, count, shift in schedule:
+        for products, clear, load, addr in schedule:
             ctx.set(bank.products, products)
-            ctx.set(bank.count, count)
-            ctx.set(bank.shift, shift)
-            heads.append([int(head) for head in ctx.get(bank.heads)])
+            ctx.set(bank.clear, clear)
+            if hasattr(bank, "load"):      # only a shadow bank has the port
+                ctx.set(bank.load, load)
+            ctx.set(bank.addr, addr)
+            heads.append(int(ctx.get(bank.head)))
             await clock.tick(ctx)
 
     Harness(bank).run(bench)
     return np.array(heads)
 
 
+def read_bins(beats, idle_beat, bins):
+    """Cycles that present ``beats`` (then idle beats) while ``addr`` walks bins 0..bins-1 once."""
+    padded = beats + [idle_beat] * max(0, bins - len(beats))
+    return [(beat, 0, 0, k % bins) for k, beat in enumerate(padded)]
+
+
 @pytest.mark.parametrize("lanes", [1, 4])
 @pytest.mark.parametrize("offsets", [False, True])
-def test_one_bank_drains_while_the_other_counts(rng, lanes, offsets):
+def test_the_shadow_bank_drains_while_the_bank_counts(rng, lanes, offsets):
     arith = replace(ARITH, offsets=offsets)
     w_code, a_code = random_codes(rng, arith, a_signed=offsets)
     vectors = [(rng.integers(0, 1 << w_code.bits, n), rng.integers(0, 1 << a_code.bits, n)) for n in (40, 23)]
     progs = [compile_layer(arith, w_code, a_code, len(w)) for w, _ in vectors]
-    beats = [product_beats(prog, w, a, lanes) for prog, (w, a) in zip(progs, vectors)]
-    idle_beat, bins = beats[0][1], arith.n_bins
-    second = beats[1][0] + [idle_beat] * max(0, bins - len(beats[1][0]))
-    schedule = [(beat, 0b01, 0b00) for beat in beats[0][0]]                            # count vector 0 in bank 0
-    schedule += [(beat, 0b10, 0b01 if k < bins else 0) for k, beat in enumerate(second)]  # drain 0, count 1 in 1
-    schedule += [(idle_beat, 0, 0b10)] * bins + [(idle_beat, 0, 0b11)] * bins      # drain 1, drain the empties
-    heads = run_bank(CounterBank(arith=arith, lanes=lanes, banks=2), schedule)
-    drain_0, drain_1 = len(beats[0][0]), len(beats[0][0]) + len(second)
-    np.testing.assert_array_equal(heads[drain_0:drain_0 + bins, 0], dnateq_counts(progs[0], *vectors[0]))
-    np.testing.assert_array_equal(heads[drain_1:drain_1 + bins, 1], dnateq_counts(progs[1], *vectors[1]))
-    assert not heads[drain_1 + bins:].any()
+    beats = [product_beats(prog, w, a, lanes)[0] for prog, (w, a) in zip(progs, vectors)]
+    idle_beat, bins = product_beats(progs[0], *vectors[0], lanes)[1], arith.n_bins
+    # Vector 0: its last beat loads the shadow bank and clears the bank in the same cycle.
+    schedule = [(beat, 0, 0, 0) for beat in beats[0][:-1]] + [(beats[0][-1], 1, 1, 0)]
+    drain_0 = len(schedule)
+    schedule += read_bins(beats[1], idle_beat, bins)            # count vector 1, drain vector 0
+    schedule += [(idle_beat, 1, 1, 0)]                          # a transfer in an idle cycle
+    drain_1 = len(schedule)
+    schedule += read_bins([], idle_beat, bins) + [(idle_beat, 1, 1, 0)] + read_bins([], idle_beat, bins)
+    heads = run_bank(CounterBank(arith=arith, lanes=lanes, shadow=True), schedule)
+    np.testing.assert_array_equal(heads[drain_0:drain_0 + bins], dnateq_counts(progs[0], *vectors[0]))
+    np.testing.assert_array_equal(heads[drain_1:drain_1 + bins], dnateq_counts(progs[1], *vectors[1]))
+    assert not heads[drain_1 + bins + 1:].any(), "a cleared bank loaded into the shadow bank must read zero"
 
 
-def test_a_single_bank_counts_then_drains(rng):
+def test_without_a_shadow_bank_the_bank_drains_itself(rng):
     w_code, a_code = random_codes(rng, ARITH)
     w, a = rng.integers(0, 1 << w_code.bits, 30), rng.integers(0, 1 << a_code.bits, 30)
     prog = compile_layer(ARITH, w_code, a_code, len(w))
     beats, idle_beat = product_beats(prog, w, a, 3)
-    schedule = [(beat, 1, 0) for beat in beats] + [(idle_beat, 0, 1)] * (2 * ARITH.n_bins)
-    heads = run_bank(CounterBank(arith=ARITH, lanes=3, banks=1), schedule)
-    np.testing.assert_array_equal(heads[len(beats):len(beats) + ARITH.n_bins, 0], dnateq_counts(prog, w, a))
-    assert not heads[len(beats) + ARITH.n_bins:].any()
+    bins = ARITH.n_bins
+    schedule = [(beat, 0, 0, 0) for beat in beats] + read_bins([], idle_beat, bins)
+    schedule[-1] = (idle_beat, 1, 0, bins - 1)                 # clear in the drain's last cycle
+    schedule += read_bins([], idle_beat, bins)
+    heads = run_bank(CounterBank(arith=ARITH, lanes=3, shadow=False), schedule)
+    np.testing.assert_array_equal(heads[len(beats):len(beats) + bins], dnateq_counts(prog, w, a))
+    assert not heads[len(beats) + bins:].any()
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"banks": 3}, "banks must be an integer in 1..2, got 3"),
+    ({"shadow": 2}, "shadow must be True or False, got 2"),
     ({"lanes": 257}, "lanes must be an integer in 1..256, got 257"),
 ])
 def test_constructor_arguments_are_validated(options, message):
