@@ -17,6 +17,11 @@ install_apt() {
     for pkg in "${APT_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
+    # `make synth` fetches the OSU cells with `apt-get download`, which needs package lists.
+    local lists=(/var/lib/apt/lists/*Packages*)
+    if [ ! -e "${lists[0]}" ] && [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+    fi
     [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" -ne 0 ]; then
         echo "run.sh: missing Debian packages (${missing[*]}); run as root or install them" >&2
