@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import QuantError
 from .models.pipeline import THRESHOLD_GRID
-from .search import LayerSearch
+from .search import METRICS, LayerSearch
 
 DEFAULT_CALIB = 256
 
@@ -72,8 +72,8 @@ def _table(rows, columns):
 
 _LAYER_COLUMNS = [("name", "layer", "{}"), ("M", "M", "{}"), ("N", "N", "{}"), ("thr_w", "Thr_w", "{:g}"),
                   ("thr_a", "Thr_act", "{:g}"), ("base", "base", "{:.3f}"),
-                  ("w_bits", "w bits", "{:g}"), ("a_bits", "a bits", "{:g}"), ("w_rmae", "w RMAE", "{:.3f}"),
-                  ("a_rmae", "a RMAE", "{:.3f}")]
+                  ("w_bits", "w bits", "{:g}"), ("a_bits", "a bits", "{:g}"), ("w_rmae", "w error", "{:.3f}"),
+                  ("a_rmae", "a error", "{:.3f}")]
 
 
 def _layer_rows(task, searches):
@@ -125,7 +125,7 @@ def _search(task, activations, args):
     from .models.pipeline import search_model
 
     return search_model(task.layers, activations, thr_w=args.thr_w, thr_a=args.thr_a, offsets=args.offsets,
-                        progress=True)
+                        metric=args.metric, progress=True)
 
 
 def cmd_search(args):
@@ -143,7 +143,7 @@ def cmd_search(args):
     print(f"searched {len(searches)} layers in {seconds:.1f} s")
     if args.out:
         _write_json(args.out, {"model": task.name, "calib": args.calib, "thr_w": args.thr_w, "thr_a": args.thr_a,
-                               "offsets": args.offsets, "seconds": seconds, "bits": bits,
+                               "offsets": args.offsets, "metric": args.metric, "seconds": seconds, "bits": bits,
                                "layers": {n: r.to_dict() for n, r in searches.items()}})
 
 
@@ -204,7 +204,7 @@ def cmd_tune(args):
 
     result = tune_thresholds(task.layers, activations, accuracy, reference=reference,
                              max_loss=args.max_loss / 100, grid=args.grid, offsets=args.offsets,
-                             fingerprint=task.fingerprint(args.calib), progress=True)
+                             metric=args.metric, refine_budget=args.refine_budget, fingerprint=task.fingerprint(args.calib), progress=True)
     _table(result.trials, [("stage", "stage", "{}"), ("layer", "layer", "{}"), ("thr_w", "Thr_w", "{:g}"),
                            ("thr_a", "Thr_act", "{:g}"), ("avg_bits", "avg bits", "{:.3f}"),
                            ("acc", "val acc", "{:.4f}"), ("loss", "loss", "{:+.4f}")])
@@ -218,7 +218,7 @@ def cmd_tune(args):
     _print_bits(bits)
     if args.out:
         _write_json(args.out, {"model": task.name, "calib": args.calib, "max_loss": args.max_loss / 100,
-                               "offsets": args.offsets, "bits": bits, **result.to_dict()})
+                               "offsets": args.offsets, "metric": args.metric, "bits": bits, **result.to_dict()})
 
 
 def _parser():
@@ -235,10 +235,16 @@ def _parser():
                                         "(default Fashion-MNIST)")
         return sub
 
-    def thresholds(sub):
-        sub.add_argument("--thr-w", type=_threshold, default=0.2, help="weight RMAE threshold (default 0.2)")
-        sub.add_argument("--thr-a", type=_threshold, default=0.2, help="activation RMAE threshold (default 0.2)")
+    def search_options(sub):
         sub.add_argument("--offsets", action="store_true", help="allow beta != 0 (offset counters in hardware)")
+        sub.add_argument("--metric", choices=METRICS, default="rmae",
+                         help="error the thresholds bound: rmae (default; the paper's RMAE of each tensor) or "
+                              "output (importance-weighted error of the layer output)")
+
+    def thresholds(sub):
+        sub.add_argument("--thr-w", type=_threshold, default=0.2, help="weight error threshold (default 0.2)")
+        sub.add_argument("--thr-a", type=_threshold, default=0.2, help="activation error threshold (default 0.2)")
+        search_options(sub)
 
     command("analyse", cmd_analyse, "per-layer distribution fits (PNG plots + JSON)").add_argument(
         "--out", help="output folder (default .data/out/MODEL/analysis)")
@@ -258,10 +264,12 @@ def _parser():
     sub.add_argument("--max-loss", type=_threshold, default=0.5,
                      help="allowed accuracy loss in points on the validation split (default 0.5)")
     sub.add_argument("--val-limit", type=_positive_int, help="use only the first N validation inputs")
+    sub.add_argument("--refine-budget", type=_positive_int,
+                     help="validation evaluations of the per-layer stage (default: two per layer)")
     sub.add_argument("--grid", type=_threshold_list, default=THRESHOLD_GRID,
                      help="comma-separated thresholds tried for both Thr_w and Thr_act "
                           f"(default {','.join(map(str, THRESHOLD_GRID))})")
-    sub.add_argument("--offsets", action="store_true", help="allow beta != 0 (offset counters in hardware)")
+    search_options(sub)
     sub.add_argument("--out", help="JSON file for the tuned parameters")
     return parser
 

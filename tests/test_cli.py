@@ -86,6 +86,13 @@ def test_search_evaluate_tune_and_analyse_on_a_tiny_model(tmp_path, data_file, c
     record = json.loads(tuned.read_text())
     assert record["threshold"] == 0.3                               # any loss allowed: the loosest wins
     assert {r["thr_w"] for r in record["layers"].values()} == {0.3}
+    assert record["metric"] == "rmae" and all("metric" not in r for r in record["layers"].values())
+    weighted = tmp_path / "weighted.json"
+    assert main(["tune", *common, "--grid", "0.05,0.3", "--max-loss", "100", "--metric", "output",
+                 "--refine-budget", "1", "--out", str(weighted)]) == 0
+    record = json.loads(weighted.read_text())
+    assert record["metric"] == "output" and {r["metric"] for r in record["layers"].values()} == {"output"}
+    assert len([t for t in record["trials"] if t["stage"] == 2]) <= 1
     analysis = tmp_path / "analysis"
     assert main(["analyse", *common, "--out", str(analysis)]) == 0
     assert len(list(analysis.glob("*.png"))) == 10 and (analysis / "analysis.json").is_file()

@@ -9,7 +9,8 @@ from quant.errors import QuantError
 from quant.expcode import ExpCode
 from quant.models import (BUNDLED_CNNS, CalibrationRecorder, ExactDnaTeqExecutor, GemmLayer, LayerCodes,
                           OnnxNetwork, QuantizedExecutor, fp32_product, model_path)
-from quant.models.pipeline import bits_summary, search_model, tune_thresholds
+from quant.models.pipeline import bits_summary, layer_curves, search_model, tune_thresholds
+from quant.search import output_error, search_layer
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -161,6 +162,36 @@ def test_tuning_keeps_the_target_and_loosens_layers_one_by_one(tiny, rng):
     loosest = search_model(layers[1:], activations, thr_w=0.4, thr_a=0.4)[layers[1].name]
     assert other.w_code.bits + other.a_code.bits == loosest.w_code.bits + loosest.a_code.bits
     assert len(result.trials) <= len(stage1) + 6
+
+
+def test_output_metric_weighs_each_element_by_its_share_of_the_layer_output(tiny, rng):
+    activations, _ = fitted_codes(tiny, rng)
+    layer = next(layer for layer in tiny.layers if layer.kind == "conv" and layer.taps > 1)
+    x = activations[layer.name]
+    result = search_model([layer], activations, thr_w=0.1, thr_a=0.1, metric="output")[layer.name]
+    assert result.metric == "output" and result.met
+    # the activation importance is the squared norm of the weights reading each channel, over all taps
+    assert result.a_rmae == pytest.approx(output_error(x, result.a_code.quantize(x), layer.channel_weight()),
+                                          rel=1e-6)
+    power = np.tile((x.astype(np.float64) ** 2).mean(axis=0), layer.taps)
+    assert result.w_rmae == pytest.approx(output_error(layer.weight, result.w_code.quantize(layer.weight), power),
+                                          rel=1e-6)
+    # the default is the paper's metric, exactly the plain RMAE search
+    paper = search_model([layer], activations, thr_w=0.1, thr_a=0.1)[layer.name]
+    plain = search_layer(layer.weight, x, thr_w=0.1, thr_a=0.1)
+    assert (paper.w_code, paper.a_code, paper.metric) == (plain.w_code, plain.a_code, "rmae")
+    with pytest.raises(QuantError, match="metric must be one of"):
+        layer_curves(layer, x, metric="mse")
+
+
+def test_search_model_reuses_curves_across_thresholds(tiny, rng):
+    activations, _ = fitted_codes(tiny, rng)
+    curves = {}
+    for thr in (0.05, 0.2, 0.05):
+        kept = search_model(tiny.layers, activations, thr_w=thr, thr_a=thr, metric="output", curves=curves)
+        fresh = search_model(tiny.layers, activations, thr_w=thr, thr_a=thr, metric="output")
+        assert all(kept[n].w_code == fresh[n].w_code and kept[n].a_code == fresh[n].a_code for n in kept)
+    assert set(curves) == {layer.name for layer in tiny.layers}
 
 
 def test_minilm_has_36_quantizable_linears_and_unit_embeddings():

@@ -7,7 +7,7 @@ import pytest
 
 from quant.errors import QuantError
 from quant.expcode import ExpCode
-from quant.search import LayerSearch, SortedTensor, fit_code, rmae, search_layer
+from quant.search import LayerCurves, LayerSearch, SortedTensor, fit_code, output_error, rmae, search_layer
 
 
 def laplace_layer(rng, size=20_000):
@@ -24,6 +24,48 @@ def test_sorted_error_equals_encoding_the_tensor(rng, signed, rounding):
     for bits, beta, zero in ((3, 0.0, True), (5, 0.01, False), (8, 0.0, True)):
         code = ExpCode(bits=bits, base=1.3, alpha=0.02, beta=beta, signed=signed, zero_code=zero, rounding=rounding)
         assert tensor.rmae(code.levels(), code.thresholds()) == pytest.approx(rmae(x, code.quantize(x)), rel=1e-9)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_sorted_weighted_error_equals_encoding_the_tensor(rng, signed):
+    x = rng.laplace(size=(400, 12)) if signed else np.abs(rng.laplace(size=(400, 12)))
+    importance = rng.exponential(size=12)                  # one weight per channel, broadcast over rows
+    tensor = SortedTensor(x, signed=signed, importance=importance)
+    for bits, beta, zero in ((3, 0.0, True), (5, 0.01, False)):
+        code = ExpCode(bits=bits, base=1.4, alpha=0.05, beta=beta, signed=signed, zero_code=zero)
+        expected = output_error(x, code.quantize(x), importance)
+        assert float(tensor.error(code.levels(), code.thresholds(), "output")) == pytest.approx(expected, rel=1e-9)
+        assert output_error(x, code.quantize(x)) < 1.0
+    sampled = SortedTensor(x, signed=signed, importance=importance, max_samples=1000, seed=3)
+    assert sampled.size == 1000 and sampled.total_sq > 0   # importance follows the sampled elements
+
+
+def test_output_metric_protects_the_outlier_channels_of_a_layer_output(rng):
+    # activations with two outlier channels (30x), as after MiniLM's LayerNorms
+    a = rng.normal(size=(4000, 32))
+    a[:, :2] *= 30.0
+    w = rng.normal(size=(16, 32)) * 0.1
+    ref = a @ w.T
+
+    def output_rel_error(result):
+        return np.linalg.norm(result.a_code.quantize(a) @ result.w_code.quantize(w).T - ref) / np.linalg.norm(ref)
+
+    kwargs = {"thr_w": 1.0, "thr_a": 1.0, "bits_w": (4,), "bits_a": (4,), "offsets": True}
+    paper = search_layer(w, a, **kwargs)
+    ours = search_layer(w, a, metric="output", w_importance=(a ** 2).mean(axis=0)[None, :],
+                        a_importance=(w ** 2).sum(axis=0)[None, :], **kwargs)
+    assert ours.metric == "output" and paper.metric == "rmae"
+    assert output_rel_error(ours) < 0.7 * output_rel_error(paper)
+    assert ours.a_code.levels().max() > paper.a_code.levels().max()       # keeps the range of the outliers
+
+
+def test_curves_select_like_fresh_searches_for_any_thresholds(rng):
+    w, a = laplace_layer(rng, size=4000)
+    curves = LayerCurves(w, a, offsets=True)
+    for thr in ((0.3, 0.3), (0.08, 0.2), (0.3, 0.3)):
+        reused, fresh = curves.select(*thr), search_layer(w, a, thr_w=thr[0], thr_a=thr[1], offsets=True)
+        assert (reused.w_code, reused.a_code, reused.met) == (fresh.w_code, fresh.a_code, fresh.met)
+        assert (reused.thr_w, reused.thr_a) == thr
 
 
 @pytest.mark.parametrize("offsets", [False, True])
@@ -73,6 +115,9 @@ def test_search_is_deterministic_and_serialisable(rng):
     assert first.w_code == second.w_code and first.a_code == second.a_code
     record = json.loads(json.dumps(first.to_dict()))
     assert LayerSearch.from_dict(record).w_code == first.w_code
+    assert "metric" not in record                          # the paper's records keep their old layout
+    weighted = search_layer(w, a, thr_w=0.15, thr_a=0.15, metric="output")
+    assert LayerSearch.from_dict(json.loads(json.dumps(weighted.to_dict()))).metric == "output"
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -80,6 +125,10 @@ def test_search_is_deterministic_and_serialisable(rng):
     ({"thr_a": float("nan")}, "thr_a must be a positive number"),
     ({"bits_w": (3, 9)}, "candidate bits must be an integer in 2..8"),
     ({"grid": [1.0, 2.0]}, "candidate bases must all be > 1"),
+    ({"metric": "mse"}, "metric must be one of rmae, output"),
+    ({"w_importance": np.ones(10)}, "importance weights apply to the 'output' metric only"),
+    ({"metric": "output", "a_importance": -np.ones(10)}, "importance must be non-negative"),
+    ({"metric": "output", "w_importance": np.ones(3)}, "does not broadcast"),
 ])
 def test_bad_search_arguments(kwargs, message):
     with pytest.raises(QuantError, match=message):

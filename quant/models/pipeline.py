@@ -14,8 +14,12 @@ log2-4/5   base-2 logarithmic code at 4 / 5 bits on weights and activations
            (:func:`quant.baselines.fit_log2`, power-of-two scales, log-domain rounding)
 dqa-3/4/5  DQA on activations at 3 / 4 / 5 bits (+3 Huffman-coded bits on the 25% most
            important channels); weights INT8 per channel, as DQA quantizes activations only
-dnateq     DNA-TEQ: per-layer exponential codes from :func:`quant.search.search_layer`
+dnateq     DNA-TEQ: per-layer exponential codes from :func:`quant.search.LayerCurves`
 =========  ==========================================================================
+
+DNA-TEQ searches (:func:`search_model`) bound one of two errors (:data:`quant.search.METRICS`):
+``"rmae"`` (the default) the paper's RMAE of each tensor, ``"output"`` the importance-weighted
+error of the layer output (``docs/search.md``).
 
 Average bits (:func:`bits_summary`): ``avg_bits`` is the mean over all quantized tensors -- the
 weight tensor and the input-activation tensor of every layer, each counted once -- of their
@@ -33,13 +37,13 @@ import numpy as np
 
 from ..baselines import fit_dqa, fit_int8, fit_log2
 from ..errors import QuantError
-from ..search import LayerSearch, search_layer
+from ..search import METRICS, LayerCurves, LayerSearch
 from .executors import ExactDnaTeqExecutor, LayerCodes, QuantizedExecutor
 from .layers import fp32_product
 
 __all__ = ["METHODS", "BASELINES", "baseline_codes", "dnateq_codes", "method_codes", "bits_summary",
-           "search_model", "evaluate_method", "THRESHOLD_GRID", "tune_thresholds", "TuneResult",
-           "cache_dir"]
+           "layer_curves", "search_model", "evaluate_method", "THRESHOLD_GRID",
+           "tune_thresholds", "TuneResult", "cache_dir"]
 
 
 def _int8(layer, acts):
@@ -63,7 +67,7 @@ BASELINES = {"int8": _int8,
 #: Every method name, in report order.
 METHODS = ("fp32",) + tuple(BASELINES) + ("dnateq",)
 
-#: Thresholds (RMAE) that :func:`tune_thresholds` tries for ``Thr_w`` and ``Thr_act``.
+#: Thresholds that :func:`tune_thresholds` tries for ``Thr_w`` and ``Thr_act`` (either metric).
 THRESHOLD_GRID = (0.01, 0.02, 0.035, 0.05, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4)
 
 
@@ -163,12 +167,32 @@ def bits_summary(layers, codes):
                        for layer, wb, ab in zip(layers, w_bits, a_bits)]}
 
 
-def _search_cache_path(fingerprint, layers, thr_w, thr_a, offsets):
-    key = json.dumps([fingerprint, [layer.name for layer in layers], thr_w, thr_a, offsets])
+def _search_cache_path(fingerprint, layers, thr_w, thr_a, offsets, metric):
+    key = [fingerprint, [layer.name for layer in layers], thr_w, thr_a, offsets]
+    key = json.dumps(key if metric == "rmae" else key + [metric])    # RMAE keys predate the metric choice
     return cache_dir() / "search" / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".json")
 
 
-def search_model(layers, activations, *, thr_w, thr_a, offsets=False, fingerprint=None, progress=False):
+def layer_curves(layer, activations, *, offsets=False, metric="rmae"):
+    """The :class:`~quant.search.LayerCurves` of one layer under an error metric (:data:`~quant.search.METRICS`).
+
+    ``"output"`` weighs each weight's squared error by the mean square of the activations of its
+    input channel and each activation's by the squared norm of the weights that read its channel:
+    to first order, the relative RMS error that tensor's quantization adds to the layer output
+    ``x @ W^T``.
+    """
+    if metric not in METRICS:
+        raise QuantError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if metric == "rmae":
+        return LayerCurves(layer.weight, activations, offsets=offsets)
+    x_power = (activations.astype(np.float64) ** 2).mean(axis=0)
+    return LayerCurves(layer.weight, activations, offsets=offsets, metric="output",
+                       w_importance=np.tile(x_power, layer.taps)[None, :],
+                       a_importance=layer.channel_weight()[None, :])
+
+
+def search_model(layers, activations, *, thr_w, thr_a, offsets=False, metric="rmae", fingerprint=None,
+                 curves=None, progress=False):
     """DNA-TEQ search of every layer (weights + calibration activations).
 
     Parameters
@@ -177,12 +201,17 @@ def search_model(layers, activations, *, thr_w, thr_a, offsets=False, fingerprin
     activations : dict
         ``{layer name: calibration rows}``.
     thr_w, thr_a : float
-        RMAE thresholds.
+        Error thresholds (under ``metric``).
     offsets : bool
         Allow ``beta != 0`` (needs the offset counters in hardware).
+    metric : str
+        ``"rmae"`` (default; the paper's) or ``"output"``, see :func:`layer_curves`.
     fingerprint : str or None
         Identifies model and calibration set; when given, results are cached under
         :func:`cache_dir` and reused.
+    curves : dict or None
+        ``{layer name: LayerCurves}`` kept between calls (same ``offsets`` and ``metric``), so the
+        error curves of a layer are computed once for all thresholds.
     progress : bool
         Show a tqdm progress bar.
 
@@ -191,16 +220,18 @@ def search_model(layers, activations, *, thr_w, thr_a, offsets=False, fingerprin
     dict
         ``{layer name: LayerSearch}`` in layer order.
     """
-    path = _search_cache_path(fingerprint, layers, thr_w, thr_a, offsets) if fingerprint else None
+    path = _search_cache_path(fingerprint, layers, thr_w, thr_a, offsets, metric) if fingerprint else None
     if path is not None and path.is_file():
         return {name: LayerSearch.from_dict(r) for name, r in json.loads(path.read_text()).items()}
     from tqdm import tqdm
 
+    curves = {} if curves is None else curves
     results = {}
     for layer in tqdm(layers, desc=f"search thr_w={thr_w} thr_a={thr_a}", unit="layer",
                       disable=not progress or len(layers) == 1):
-        results[layer.name] = search_layer(layer.weight, activations[layer.name], thr_w=thr_w,
-                                           thr_a=thr_a, offsets=offsets)
+        if layer.name not in curves:
+            curves[layer.name] = layer_curves(layer, activations[layer.name], offsets=offsets, metric=metric)
+        results[layer.name] = curves[layer.name].select(thr_w, thr_a)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({n: r.to_dict() for n, r in results.items()}))
@@ -237,7 +268,7 @@ class TuneResult:
 
 
 def tune_thresholds(layers, activations, accuracy, *, reference, max_loss=0.005, grid=THRESHOLD_GRID,
-                    offsets=False, refine_budget=None, fingerprint=None, progress=False):
+                    offsets=False, metric="rmae", refine_budget=None, fingerprint=None, progress=False):
     """Fewest average bits whose accuracy stays within ``max_loss`` of ``reference``.
 
     Stage 1 (common thresholds): ``Thr_w = Thr_act = t`` for ``t`` in ``grid``; a binary search
@@ -257,6 +288,8 @@ def tune_thresholds(layers, activations, accuracy, *, reference, max_loss=0.005,
         FP32 accuracy on the same split.
     max_loss : float
         Allowed accuracy loss (fraction: 0.005 is 0.5 points).
+    offsets, metric :
+        As in :func:`search_model`.
 
     Returns
     -------
@@ -266,10 +299,11 @@ def tune_thresholds(layers, activations, accuracy, *, reference, max_loss=0.005,
     grid = sorted(set(grid))
     budget = 2 * len(layers) if refine_budget is None else refine_budget
     trials = []
+    curves = {}
 
-    def search(subset, thr_w, thr_a):
-        return search_model(subset, activations, thr_w=thr_w, thr_a=thr_a, offsets=offsets,
-                            fingerprint=fingerprint, progress=progress)
+    def run_search(subset, thr_w, thr_a):
+        return search_model(subset, activations, thr_w=thr_w, thr_a=thr_a, offsets=offsets, metric=metric,
+                            fingerprint=fingerprint, curves=curves, progress=progress)
 
     def meets(searches, **note):
         acc = accuracy(searches)
@@ -281,7 +315,7 @@ def tune_thresholds(layers, activations, accuracy, *, reference, max_loss=0.005,
 
     def common(i):
         if i not in results:
-            searches = search(layers, grid[i], grid[i])
+            searches = run_search(layers, grid[i], grid[i])
             results[i] = (searches, *meets(searches, stage=1, thr_w=grid[i], thr_a=grid[i]))
         return results[i]
 
@@ -302,7 +336,7 @@ def tune_thresholds(layers, activations, accuracy, *, reference, max_loss=0.005,
                 trial_step = list(step[layer.name])
                 trial_step[side] += 1
                 current = chosen[layer.name]
-                candidate = search([layer], grid[trial_step[0]], grid[trial_step[1]])[layer.name]
+                candidate = run_search([layer], grid[trial_step[0]], grid[trial_step[1]])[layer.name]
                 if candidate.w_code.bits + candidate.a_code.bits >= current.w_code.bits + current.a_code.bits:
                     step[layer.name] = trial_step      # same bits: move on without evaluating
                     continue
