@@ -36,13 +36,21 @@ ACCELERATOR = ["--pe-count", "6", "--pes-per-tile", "3", *SMALL[2:], "--weight-b
                "--activation-buffer-depth", "4", "--output-buffer-depth", "2"]
 VARIANTS = {
     "dnateq-tile": [*SMALL, "--top", "tile"],
-    "dnateq-tile-offsets-one-bank-chunked": [*SMALL, "--top", "tile", "--offsets", "--no-double-buffer",
+    "dnateq-tile-offsets-noshadow-chunked": [*SMALL, "--top", "tile", "--offsets", "--no-double-buffer",
                                              "--count-depth", "8"],
     "dnateq-pe": [*SMALL, "--top", "pe"],
     "int8-tile": [*SMALL, "--top", "tile", "--pe-kind", "int8"],
     "dnateq-accelerator": ACCELERATOR,
     "dnateq-accelerator-one-tile-offsets": [*SMALL, "--offsets", "--count-depth", "8"],
     "int8-accelerator": [*ACCELERATOR, "--pe-kind", "int8"],
+    # --clock-gating: gated clocks (hw/clock_gate.py: a negedge enable flip-flop and an AND) for the
+    # counters, the shadow bank and the pipeline registers.  No new waiver: the gates only add
+    # instances of the rules above (the gate's `enabled` initialiser is PROCASSINIT, its internal
+    # `falling_clk` alias an unused internal net); any other rule or an unused port still fails.
+    "dnateq-pe-clock-gating": [*SMALL, "--top", "pe", "--clock-gating"],
+    "dnateq-tile-offsets-noshadow-chunked-clock-gating": [*SMALL, "--top", "tile", "--offsets",
+                                                          "--no-double-buffer", "--count-depth", "8", "--clock-gating"],
+    "dnateq-accelerator-clock-gating": [*ACCELERATOR, "--offsets", "--count-depth", "8", "--clock-gating"],
 }
 _WARNING = re.compile(r"^%Warning-(\w+): ([^:]+):\d+:\d+: (.*)$", re.MULTILINE)
 

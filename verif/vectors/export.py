@@ -83,14 +83,11 @@ def capture_columns(task, layer, n_inputs):
     return captured["columns"]
 
 
-def export(name, model, kind, preferred, rows, cols):
-    """Write ``<name>.npz`` and return its summary."""
-    task = load_task(model)
-    activations = task.calibrate(CALIB)
-    searches, source = layer_parameters(task, activations)
-    layer = choose_layer(task.layers, searches, kind, preferred)
+def write_vectors(path, task, activations, searches, layer, rows, cols, source):
+    """Write one slice of ``layer`` (``rows`` outputs, ``cols`` real activation columns) to ``path``; return its meta."""
     w_code, a_code = searches[layer.name].w_code, searches[layer.name].a_code
     columns = capture_columns(task, layer, 2)
+    cols = min(cols, columns.shape[1])
     picks = np.random.default_rng(0).choice(columns.shape[1], size=cols, replace=False)
     weights, acts = layer.weight[:rows], columns[:, np.sort(picks)]
     w_int8_code, a_int8_code = fit_int8(layer.weight, axis=0), fit_int8(activations[layer.name])
@@ -99,21 +96,30 @@ def export(name, model, kind, preferred, rows, cols):
     a_int8 = a_int8_code.encode(acts)
     arith = hardware_arith(w_code, a_code, layer.in_features)
     program = compile_layer(arith, w_code, a_code, layer.in_features)
-    meta = {"model": model, "layer": layer.name, "kind": kind, "M": rows, "N": layer.in_features, "K": cols,
-            "layer_shape": list(layer.weight.shape), "w_bits": w_code.bits, "a_bits": a_code.bits,
+    meta = {"model": task.name, "layer": layer.name, "kind": layer.kind, "M": len(weights), "N": layer.in_features,
+            "K": cols, "layer_shape": list(layer.weight.shape), "w_bits": w_code.bits, "a_bits": a_code.bits,
             "w_int8_scale": np.asarray(w_int8_code.scale)[:rows].tolist(), "a_int8_scale": a_int8_code.scale,
             "params": source, "calib_inputs": CALIB,
-            "columns": "im2col patches of 2 calibration images, rows (kh, kw, C)" if kind == "conv"
-                       else "token rows of 2 calibration tweets"}
-    path = HERE / f"{name}.npz"
+            "columns": "im2col patches of 2 calibration images, rows (kh, kw, C)" if layer.kind == "conv"
+                       else "token rows of 2 calibration inputs"}
     np.savez_compressed(
         path, w_codes=w_codes, a_codes=a_codes, w_code=json.dumps(w_code.to_dict()),
         a_code=json.dumps(a_code.to_dict()), w_int8=w_int8, a_int8=a_int8,
         exp_bits_w=arith.exp_bits_w, exp_bits_a=arith.exp_bits_a, program=json.dumps(program.to_dict()),
         y=dnateq_matmul(program, w_codes, a_codes), y_int8=int8_matmul(w_int8, a_int8), meta=json.dumps(meta))
+    return {**meta, "exp_bits_w": arith.exp_bits_w, "exp_bits_a": arith.exp_bits_a}
+
+
+def export(name, model, kind, preferred, rows, cols):
+    """Write ``<name>.npz`` and return its summary."""
+    task = load_task(model)
+    activations = task.calibrate(CALIB)
+    searches, source = layer_parameters(task, activations)
+    layer = choose_layer(task.layers, searches, kind, preferred)
+    path = HERE / f"{name}.npz"
+    meta = write_vectors(path, task, activations, searches, layer, rows, cols, source)
     summary = {"file": path.name, "bytes": path.stat().st_size, **{k: meta[k] for k in
-               ("model", "layer", "M", "N", "K", "w_bits", "a_bits", "params")},
-               "exp_bits_w": arith.exp_bits_w, "exp_bits_a": arith.exp_bits_a}
+               ("model", "layer", "M", "N", "K", "w_bits", "a_bits", "params", "exp_bits_w", "exp_bits_a")}}
     print(json.dumps(summary))
     return summary
 
