@@ -107,17 +107,24 @@ def test_fanout_repair_bounds_every_net_and_adds_only_buffer_area(tmp_path, sky1
     assert max(loads.values()) <= 4
 
 
+def _simulate_gates(flat, library, top, tmp_path, seed):
+    """Gate-level simulation of ``top`` on 64 random bytes streamed into ``i`` (16 outputs on ``o``).
+
+    Returns ``(data, probed nets, run)``.
+    """
+    probed = write_gate_verilog(flat, library, top, tmp_path / "gates.v")
+    data = np.random.default_rng(seed).integers(0, 256, size=64)
+    stimulus = Stimulus(sources=[(StreamPorts.named("i"), data.astype(np.uint32)[:, None])],
+                        sink=StreamPorts.named("o"), outputs=16)
+    exe = build_simulator([tmp_path / "gates.v"], top, TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
+    return data, probed, simulate(exe, TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
+
+
 @needs_yosys
 def test_gate_level_harness_computes_the_design_and_counts_input_toggles(tmp_path, sky130):
     netlist, _, _ = _map_tiny(tmp_path, sky130, max_fanout=16)
     _, flat = write_netlists(netlist.record, "tiny", sky130.path, tmp_path)
-    probed = write_gate_verilog(flat, sky130, "tiny", tmp_path / "gates.v")
-    rng = np.random.default_rng(7)
-    data = rng.integers(0, 256, size=64)
-    stimulus = Stimulus(sources=[(StreamPorts.named("i"), data.astype(np.uint32)[:, None])],
-                        sink=StreamPorts.named("o"), outputs=16)
-    exe = build_simulator([tmp_path / "gates.v"], "tiny", TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
-    run = simulate(exe, TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
+    data, probed, run = _simulate_gates(flat, sky130, "tiny", tmp_path, seed=7)
     assert run.outputs == [int(s) for s in data.reshape(16, 4).sum(axis=1)]
     position = {bit: i for i, bit in enumerate(probed)}
     payload_bits = flat["modules"]["tiny"]["ports"]["i__payload"]["bits"]
@@ -240,13 +247,7 @@ def test_gated_clock_pulses_are_simulated_and_charged_per_pulse(tmp_path):
     netlist.buffer_fanout(16)
     netlist.rename_cells()
     _, flat = write_netlists(netlist.record, "gated", osu.path, tmp_path)
-    probed = write_gate_verilog(flat, osu, "gated", tmp_path / "gates.v")
-    rng = np.random.default_rng(3)
-    data = rng.integers(0, 256, size=64)
-    stimulus = Stimulus(sources=[(StreamPorts.named("i"), data.astype(np.uint32)[:, None])],
-                        sink=StreamPorts.named("o"), outputs=16)
-    exe = build_simulator([tmp_path / "gates.v"], "gated", TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
-    run = simulate(exe, TINY_PORTS, stimulus, len(probed), tmp_path / "sim")
+    data, probed, run = _simulate_gates(flat, osu, "gated", tmp_path, seed=3)
     groups = data.reshape(16, 4)
     assert run.outputs == [int(np.sum(g[:3][g[:3] % 2 == 1]) + (g[3] if g[3] % 2 else 0)) for g in groups]
     gclk = flat["modules"]["gated"]["netnames"]["gclk"]["bits"][0]
