@@ -4,8 +4,8 @@
    the accuracy-loss target (validation split), weights and activations of every layer quantized;
 2. ``python -m quant evaluate``: test accuracy of FP32, INT8, DNA-TEQ (float decode) and
    DNA-TEQ through the bit-exact golden model of the hardware (``dnateq-exact``);
-3. ``python -m rtl_gen``: the DNA-TEQ accelerator sized for those codes (exponent bits, offsets,
-   longest layer) and the INT8 accelerator from the same generator, with their manifests;
+3. ``python -m rtl_gen``: the DNA-TEQ accelerator sized for those codes (exponent bits, offsets)
+   and the INT8 accelerator from the same generator, with their manifests;
 4. ``python -m verif.cosim``: one real layer of the tuned model (its codes and real activations)
    run through the generated DNA-TEQ accelerator in Verilator and compared bit for bit with the
    golden model, on a small build of the same configuration (``--cosim-pe-count``).
@@ -15,42 +15,25 @@ model ``python -m quant`` accepts works (``--model minilm``, ``--model path/to/m
 Everything lands in ``--out`` (default ``build/demo``), with ``summary.md`` and ``summary.json``.
 """
 
-import argparse
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from quant.cli import ArgumentParser, positive_int
 from quant.expcode import ExpCode
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block), exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def parse_args(argv):
-    parser = _Parser(prog="python demo.py", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python demo.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="lenet5", help="minilm, lenet5, resnet8, minialex or an .onnx file "
                                                           "(default: lenet5)")
-    parser.add_argument("--pe-count", type=_positive_int, default=64, help="PEs of the generated accelerators "
+    parser.add_argument("--pe-count", type=positive_int, default=64, help="PEs of the generated accelerators "
                                                                            "(default: 64)")
-    parser.add_argument("--limit", type=_positive_int, default=2000,
+    parser.add_argument("--limit", type=positive_int, default=2000,
                         help="test inputs evaluated (default: 2000)")
-    parser.add_argument("--cosim-pe-count", type=_positive_int, default=16,
+    parser.add_argument("--cosim-pe-count", type=positive_int, default=16,
                         help="PEs of the build co-simulated in step 4 (default: 16)")
     parser.add_argument("--no-cosim", dest="cosim", action="store_false", help="skip step 4")
     parser.add_argument("--out", type=Path, default=Path("build/demo"), help="output folder (default: build/demo)")
@@ -68,11 +51,11 @@ def run(step, title, args):
 
 def hardware_options(params):
     """rtl_gen datapath options that fit every layer's codes in ``params`` (a tune/search JSON)."""
-    codes = [ExpCode.from_dict(layer[key]) for layer in params["layers"].values() for key in ("w_code", "a_code")]
-    w_codes, a_codes = codes[0::2], codes[1::2]
+    w_codes = [ExpCode.from_dict(layer["w_code"]) for layer in params["layers"].values()]
+    a_codes = [ExpCode.from_dict(layer["a_code"]) for layer in params["layers"].values()]
     options = ["--exp-bits-w", max(code.exp_bits for code in w_codes),
                "--exp-bits-a", max(code.exp_bits for code in a_codes)]
-    return options + (["--offsets"] if any(code.beta for code in codes) else [])
+    return options + (["--offsets"] if any(code.beta for code in w_codes + a_codes) else [])
 
 
 def main(argv=None):

@@ -19,8 +19,10 @@ install_apt() {
     done
     # `make synth` fetches the OSU cells with `apt-get download`, which needs package lists.
     local lists=(/var/lib/apt/lists/*Packages*)
+    local updated=0
     if [ ! -e "${lists[0]}" ] && [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq
+        updated=1
     fi
     [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" -ne 0 ]; then
@@ -29,7 +31,7 @@ install_apt() {
     fi
     echo "run.sh: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    [ "$updated" -eq 1 ] || apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 

@@ -15,28 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import ArgumentParser, positive_int
 from .errors import QuantError
 from .models.pipeline import THRESHOLD_GRID
-from .search import METRICS, LayerSearch
+from .search import METRICS
 
 DEFAULT_CALIB = 256
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block), exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _threshold(text):
@@ -147,33 +131,16 @@ def cmd_search(args):
                                "layers": {n: r.to_dict() for n, r in searches.items()}})
 
 
-def _read_params(path, task):
-    """Per-layer search results from a ``search``/``tune`` JSON file."""
-    try:
-        layers = json.loads(Path(path).read_text())["layers"]
-        searches = {name: LayerSearch.from_dict(record) for name, record in layers.items()}
-    except FileNotFoundError:
-        raise QuantError(f"parameter file not found: {path}") from None
-    except KeyError as err:
-        raise QuantError(f"malformed parameter file {path}: missing key {err}") from None
-    except (OSError, ValueError, TypeError) as err:
-        raise QuantError(f"malformed parameter file {path}: {err}") from None
-    missing = [layer.name for layer in task.layers if layer.name not in searches]
-    if missing:
-        raise QuantError(f"parameter file {path} has no entry for layer(s) {', '.join(missing[:3])}")
-    return searches
-
-
 def cmd_evaluate(args):
     """Accuracy under each method."""
-    from .models.pipeline import METHODS, evaluate_method
+    from .models.pipeline import METHODS, evaluate_method, read_searches
 
     methods = args.methods.split(",") if args.methods else list(METHODS)
     unknown = [m for m in methods if m not in METHODS and m != "dnateq-exact"]
     if unknown:
         raise QuantError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}, dnateq-exact")
     task = _load(args)
-    searches = _read_params(args.params, task) if args.params and any(m.startswith("dnateq") for m in methods) \
+    searches = read_searches(args.params, task.layers) if args.params and any(m.startswith("dnateq") for m in methods) \
         else None
     activations = _calibrate(task, args)
     if searches is None and any(m.startswith("dnateq") for m in methods):
@@ -222,14 +189,14 @@ def cmd_tune(args):
 
 
 def _parser():
-    parser = _Parser(prog="python -m quant", description="DNA-TEQ quantization of real models.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="python -m quant", description="DNA-TEQ quantization of real models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     def command(name, func, help_text):
         sub = commands.add_parser(name, help=help_text, description=func.__doc__)
         sub.set_defaults(func=func)
         sub.add_argument("model", help="minilm, lenet5, resnet8, minialex, or a path to an .onnx image classifier")
-        sub.add_argument("--calib", type=_positive_int, default=DEFAULT_CALIB,
+        sub.add_argument("--calib", type=positive_int, default=DEFAULT_CALIB,
                          help=f"calibration inputs (default {DEFAULT_CALIB})")
         sub.add_argument("--data", help="ONNX models only: .npz with x_train, y_train, x_test, y_test "
                                         "(default Fashion-MNIST)")
@@ -258,13 +225,13 @@ def _parser():
     sub.add_argument("--params", help="DNA-TEQ parameters from 'search --out' or 'tune --out' "
                                       "(default: search with --thr-w/--thr-a)")
     sub.add_argument("--split", choices=("test", "val"), default="test")
-    sub.add_argument("--limit", type=_positive_int, help="evaluate on the first N inputs only")
+    sub.add_argument("--limit", type=positive_int, help="evaluate on the first N inputs only")
     sub.add_argument("--out", help="JSON file for the results")
     sub = command("tune", cmd_tune, "tune Thr_w/Thr_act for the smallest average bits within a loss target")
     sub.add_argument("--max-loss", type=_threshold, default=0.5,
                      help="allowed accuracy loss in points on the validation split (default 0.5)")
-    sub.add_argument("--val-limit", type=_positive_int, help="use only the first N validation inputs")
-    sub.add_argument("--refine-budget", type=_positive_int,
+    sub.add_argument("--val-limit", type=positive_int, help="use only the first N validation inputs")
+    sub.add_argument("--refine-budget", type=positive_int,
                      help="validation evaluations of the per-layer stage (default: two per layer)")
     sub.add_argument("--grid", type=_threshold_list, default=THRESHOLD_GRID,
                      help="comma-separated thresholds tried for both Thr_w and Thr_act "

@@ -17,7 +17,7 @@ __all__ = ["MANIFEST", "generate"]
 MANIFEST = "manifest.json"
 
 
-def _write_if_changed(path, text):
+def write_if_changed(path, text):
     """Write ``text`` unless ``path`` already holds it (keeps Verilator's caches valid); True if written."""
     if path.exists() and path.read_text() == text:
         return False
@@ -110,7 +110,7 @@ def generate(config, out_dir, *, top=None, command=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [f"{module.name}.v" for module in build.modules]
     written = [name for name, module in zip(files, build.modules)
-               if _write_if_changed(out_dir / name, module.verilog)]
+               if write_if_changed(out_dir / name, module.verilog)]
     _remove_stale(out_dir, files)
     manifest = _manifest(config, build, top_module, files, command, time.perf_counter() - start)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

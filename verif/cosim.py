@@ -11,30 +11,25 @@ of ``verif/vectors`` (see ``verif/vectors/export.py``), the accelerator is gener
         --exp-bits-w 6 --exp-bits-a 5 --out build/demo/cosim.json
 """
 
-import argparse
 import hashlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
+from hw.driver import Driver
+from quant.cli import ArgumentParser
 from quant.errors import QuantError
 from quant.models import load_task
-from quant.search import LayerSearch
+from quant.models.pipeline import read_searches
 from quant.toolchain import configure_environment
 
 from .harness import Variant, build, run_bench
 from .vectors.export import CALIB, write_vectors
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def parse_args(argv):
-    parser = _Parser(prog="python -m verif.cosim", description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(prog="python -m verif.cosim", description=__doc__.split("\n\n")[0],
                      epilog="Any other option is passed to python -m rtl_gen (e.g. --exp-bits-w, --offsets, --lanes).")
     parser.add_argument("--model", required=True, help="minilm, lenet5, resnet8, minialex or an .onnx file")
     parser.add_argument("--params", required=True, type=Path, help="tune/search JSON of the model")
@@ -50,36 +45,28 @@ def parse_args(argv):
     return args, rtl_gen_options
 
 
-def _searches(path, task):
-    try:
-        layers = json.loads(path.read_text())["layers"]
-        return {name: LayerSearch.from_dict(record) for name, record in layers.items()}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise QuantError(f"cannot read parameter file {path}: {err}") from None
-
-
-def _choose(task, searches, name, max_vector_length):
+def _choose(task, name, max_n):
+    """The layer named ``name``, else the convolution (else the layer) with the longest vectors up to ``max_n``."""
     if name is not None:
         for layer in task.layers:
             if layer.name == name:
                 return layer
         raise QuantError(f"model {task.name} has no layer {name!r}")
-    fitting = [layer for layer in task.layers if layer.in_features <= max_vector_length and layer.name in searches]
+    fitting = [layer for layer in task.layers if layer.in_features <= max_n]
     if not fitting:
-        raise QuantError(f"no layer of {task.name} has vectors of at most {max_vector_length} elements")
+        raise QuantError(f"no layer of {task.name} has vectors of at most {max_n} elements (the accelerator's MAX_N)")
     # A convolution gives many real columns (im2col patches) from few inputs; a linear layer one per input.
     return max(fitting, key=lambda layer: (layer.kind == "conv", layer.in_features))
 
 
 def cosimulate(args, rtl_gen_options):
     """Generate, build and run; return the result record."""
-    options = " ".join(["--pe-kind", "dnateq", *rtl_gen_options])
+    task = load_task(args.model)                        # bad model or parameter files fail before the build
+    searches = read_searches(args.params, task.layers)
+    options = shlex.join(rtl_gen_options)
     variant = Variant(f"cosim-{hashlib.sha256(options.encode()).hexdigest()[:12]}", "accelerator", "dnateq", options)
     manifest_path = build(variant)
-    manifest = json.loads(manifest_path.read_text())
-    task = load_task(args.model)
-    searches = _searches(args.params, task)
-    layer = _choose(task, searches, args.layer, manifest["arith"]["max_vector_length"])
+    layer = _choose(task, args.layer, Driver(json.loads(manifest_path.read_text())).max_n)
     run_dir = variant.directory / "run"
     vectors = run_dir / "vectors"
     vectors.mkdir(parents=True, exist_ok=True)
@@ -92,7 +79,7 @@ def cosimulate(args, rtl_gen_options):
     if report["skipped_vectors"] or not report["layers"]:
         raise QuantError(f"the generated accelerator cannot run layer {layer.name}: {report['skipped_vectors']}")
     result = report["layers"][0]
-    return {"variant": variant.id, "rtl_gen": options, "model": task.name, "layer": layer.name,
+    return {"variant": variant.id, "rtl_gen": " ".join(variant.rtl_gen_args()), "model": task.name, "layer": layer.name,
             "seed": report["seed"], "outputs": result["M"] * result["K"], "output_beats": report["outputs"], **result}
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from unittest import mock
 
 from quant.toolchain import REPO_ROOT
+from rtl_gen.generate import write_if_changed
 
 __all__ = ["Variant", "BUILD_ROOT", "TRAFFIC", "variant_params", "build", "verilate", "run_bench"]
 
@@ -76,11 +77,6 @@ def _sources_digest(args):
     return digest.hexdigest()
 
 
-def _write_if_changed(path, text):
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-
-
 def _generate(variant):
     """Run rtl_gen for the variant unless the generator and its arguments are unchanged since last time."""
     rtl_dir = variant.directory / "rtl"
@@ -117,7 +113,7 @@ def verilate(variant, manifest_path):
     manifest_path = Path(manifest_path)
     manifest = json.loads(manifest_path.read_text())
     public = variant.directory / "public_top.vlt"
-    _write_if_changed(public, f'`verilator_config\npublic_flat_rw -module "{manifest["top"]}" -var "*"\n')
+    write_if_changed(public, f'`verilator_config\npublic_flat_rw -module "{manifest["top"]}" -var "*"\n')
     log = variant.directory / "build.log"
     try:
         with mock.patch.dict(os.environ, _build_environment()):

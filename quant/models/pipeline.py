@@ -31,6 +31,7 @@ import hashlib
 import json
 import time
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -41,7 +42,7 @@ from ..search import METRICS, LayerCurves, LayerSearch
 from .executors import ExactDnaTeqExecutor, LayerCodes, QuantizedExecutor
 from .layers import fp32_product
 
-__all__ = ["METHODS", "BASELINES", "baseline_codes", "dnateq_codes", "method_codes", "bits_summary",
+__all__ = ["METHODS", "BASELINES", "baseline_codes", "dnateq_codes", "method_codes", "bits_summary", "read_searches",
            "layer_curves", "search_model", "evaluate_method", "THRESHOLD_GRID",
            "tune_thresholds", "TuneResult", "cache_dir"]
 
@@ -165,6 +166,27 @@ def bits_summary(layers, codes):
             "layers": [{"name": layer.name, "kind": layer.kind, "M": layer.out_features,
                         "N": layer.in_features, "w_bits": float(wb), "a_bits": float(ab)}
                        for layer, wb, ab in zip(layers, w_bits, a_bits)]}
+
+
+def read_searches(path, layers):
+    """Per-layer search results (``{name: LayerSearch}``) from a ``search``/``tune`` JSON file.
+
+    Raises :class:`QuantError` (one line) for a missing or malformed file, or one without an entry
+    for every layer in ``layers``.
+    """
+    try:
+        records = json.loads(Path(path).read_text())["layers"]
+        searches = {name: LayerSearch.from_dict(record) for name, record in records.items()}
+    except FileNotFoundError:
+        raise QuantError(f"parameter file not found: {path}") from None
+    except KeyError as err:
+        raise QuantError(f"malformed parameter file {path}: missing key {err}") from None
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise QuantError(f"malformed parameter file {path}: {err}") from None
+    missing = [layer.name for layer in layers if layer.name not in searches]
+    if missing:
+        raise QuantError(f"parameter file {path} has no entry for layer(s) {', '.join(missing[:3])}")
+    return searches
 
 
 def _search_cache_path(fingerprint, layers, thr_w, thr_a, offsets, metric):

@@ -37,8 +37,7 @@ from quant.baselines import fit_int8
 from quant.golden import dnateq_matmul, int8_matmul
 from quant.models import load_task
 from quant.models.executors import hardware_arith
-from quant.models.pipeline import search_model
-from quant.search import LayerSearch
+from quant.models.pipeline import read_searches, search_model
 
 HERE = Path(__file__).resolve().parent
 PARAMS = HERE.parent.parent / "bench" / "results"
@@ -55,8 +54,7 @@ def layer_parameters(task, activations):
     """Per-layer searches of the tuned model (or the default thresholds) and where they came from."""
     path = PARAMS / f"params_{task.name}.json"
     if path.is_file():
-        layers = json.loads(path.read_text())["layers"]
-        return {n: LayerSearch.from_dict(r) for n, r in layers.items()}, str(path.relative_to(HERE.parent.parent))
+        return read_searches(path, task.layers), str(path.relative_to(HERE.parent.parent))
     return search_model(task.layers, activations, **DEFAULT_THRESHOLDS), f"search {DEFAULT_THRESHOLDS}"
 
 
