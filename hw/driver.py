@@ -29,6 +29,7 @@ import numpy as np
 from quant.arith import LayerProgram
 
 from .controller import row_blocks
+from .interfaces import unpack_signed
 
 __all__ = ["RegisterWrite", "LayerTransactions", "Driver"]
 
@@ -197,18 +198,15 @@ class Driver:
         if len(words) != expected:
             raise ValueError(f"an {m} x {k} result has {expected} output beats, got {len(words)}")
         y = np.zeros((m, k), dtype=np.int64)
-        width, p = self.out_width, self.pes_per_tile
-        mask, half = (1 << width) - 1, 1 << (width - 1)
+        p = self.pes_per_tile
         position = iter(words)
         for start, tiles in self._blocks(m):
             for column in range(k):
                 for tile in range(tiles):
-                    word = next(position)
-                    for pe in range(p):
+                    for pe, value in enumerate(unpack_signed(next(position), self.out_width, p)):
                         row = start + tile * p + pe
                         if row < m:
-                            value = (word >> (pe * width)) & mask
-                            y[row, column] = value - (1 << width) if value & half else value
+                            y[row, column] = value
         return y
 
     # ---- layers ---------------------------------------------------------------------------------

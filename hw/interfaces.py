@@ -9,7 +9,7 @@ from amaranth import signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["INT8_LANE", "operand_layout", "beat_layout", "activation_beat_layout", "product_layout",
+__all__ = ["unpack_signed", "INT8_LANE", "operand_layout", "beat_layout", "activation_beat_layout", "product_layout",
            "drain_layout", "table_read_signature", "table_write_signature", "shift_shape"]
 
 #: An INT8 operand lane: one signed byte.
@@ -63,3 +63,13 @@ def table_write_signature(arith):
 def shift_shape(arith):
     """Shape of the run-time output shift ``R`` (``0 .. acc_width - 1``)."""
     return range(arith.acc_width)
+
+
+def unpack_signed(word, width, count):
+    """``count`` signed ``width``-bit values packed from bit 0 up in ``word`` (an output beat: one per PE)."""
+    mask, half = (1 << width) - 1, 1 << (width - 1)
+    values = []
+    for index in range(count):
+        field = (word >> (index * width)) & mask
+        values.append(field - (1 << width) if field & half else field)
+    return values

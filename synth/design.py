@@ -152,10 +152,10 @@ class Design:
 
     def decode_outputs(self, payloads):
         """Output payloads (unsigned ints) as signed ``Y`` per PE: ``[beats, pes]``."""
-        width = self.out_width
-        mask, sign = (1 << width) - 1, 1 << (width - 1)
-        return np.array([[(((v >> (p * width)) & mask) ^ sign) - sign for p in range(self.pes)]
-                         for v in payloads], dtype=np.int64).reshape(-1, self.pes)
+        from hw.interfaces import unpack_signed
+
+        return np.array([unpack_signed(v, self.out_width, self.pes) for v in payloads],
+                        dtype=np.int64).reshape(-1, self.pes)
 
 
 def load_design(manifest_path):

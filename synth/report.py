@@ -96,10 +96,6 @@ def summarize(records, primary):
     return rows
 
 
-def _find(records, **match):
-    return next((r for r in records if all(r.get(k) == v for k, v in match.items())), None)
-
-
 def _headline(records, lanes, bits):
     pes = _plain_pes(records)
     dna = [r for r in pes if r["pe_kind"] == "dnateq" and r["lanes"] == lanes and _bits(r) == bits]
@@ -325,7 +321,7 @@ def _where_area_goes(dna, primary):
         ["part", f"{primary} um^2", "share of PE", "flops", "of it flip-flop um^2"], rows)] if x)
 
 
-def _power_table(records, primary):
+def _power_table(records):
     rows = []
     for r in records:
         p = r.get("power")
@@ -416,7 +412,7 @@ def _memory_section(records, primary):
     return "\n".join(lines)
 
 
-def _model_section(records, primary, bits):
+def _model_section(records, bits):
     rows = []
     for entry in _plain_pes(records):
         if entry["pe_kind"] == "dnateq" and _bits(entry) != bits:
@@ -724,7 +720,7 @@ def write_report(records, meta, out_dir, lanes, bits):
         "## Sweep over PE count (tile)", "",
         _tiles_table(records, primary), "",
         "## Power", "",
-        _power_table(records, primary), "",
+        _power_table(records), "",
         "Two figures per design, both at the same clock and from the same simulated layer:", "",
         "* **OpenSTA `report_power`** (Debian OpenSTA 2019) with the simulated toggle rate and duty of every "
         "input port bit. That version honours only `-global`, `-input` and `-input_ports` activities: every "
@@ -752,7 +748,7 @@ def write_report(records, meta, out_dir, lanes, bits):
         "records. The arithmetic column ignores registers, clock and wires; the netlist figure pays for "
         "clocking every flip-flop, which is where the counter bank spends. Compare ratios, not absolute "
         "values (45 nm vs 0.18 um).", "",
-        _model_section(records, primary, bits), "",
+        _model_section(records, bits), "",
         "## Critical paths", "",
         _table(["design", "Fmax MHz", "slack at clock, ns", "from", "to"], [
             [rec.get("config", rec["design"]), rec["libraries"][primary]["timing"]["fmax_mhz"],

@@ -26,7 +26,7 @@ from quant.arith import compile_layer
 from quant.baselines import fit_int8
 from quant.errors import QuantError
 from quant.expcode import ExpCode
-from quant.golden import dnateq_matmul, int8_matmul
+from quant.golden import dnateq_matmul, element_fields, int8_matmul
 from quant.search import search_layer
 from quant.toolchain import REPO_ROOT
 
@@ -242,11 +242,12 @@ def layer_vectors(w_lanes, a_lanes, expected, lanes, pes, padding, field_names):
 
 
 def dnateq_vectors(operands, lanes, pes, rows, columns):
-    """:func:`layer_vectors` of a DNA-TEQ layer: fields ``{zero, sign, exp}`` from ``ExpCode.split``."""
+    """:func:`layer_vectors` of a DNA-TEQ layer: fields ``{zero, sign, exp}`` from ``quant.golden.element_fields``."""
     w_codes, a_codes = _rows(operands.w_codes, rows), operands.a_codes[:, :columns]
     program = operands.program
-    w_fields = np.stack(program.w_code.split(w_codes), axis=-1).astype(np.int64)
-    a_fields = np.stack(program.a_code.split(a_codes), axis=-1).astype(np.int64)
+    w_split, a_split = element_fields(program, w_codes, a_codes)
+    w_fields = np.stack(w_split, axis=-1).astype(np.int64)
+    a_fields = np.stack(a_split, axis=-1).astype(np.int64)
     return layer_vectors(w_fields, a_fields, dnateq_matmul(program, w_codes, a_codes), lanes, pes,
                          padding=(1, 0, 0), field_names=("zero", "sign", "exp"))     # padding: zero = 1
 

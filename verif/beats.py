@@ -2,7 +2,7 @@
 
 Amaranth flattens a stream payload (a ``data`` layout) into one Verilog port; :func:`pack` turns
 field values into those port integers for a whole batch of beats at once, following the layout's
-own field offsets, and :func:`unpack_signed` splits an output port back into signed values.
+own field offsets (``hw.interfaces.unpack_signed`` splits an output port back into signed values).
 Values of an array of structs are given as a struct of arrays: ``{"zero": [beats, lanes], ...}``.
 """
 
@@ -14,7 +14,7 @@ from amaranth.lib import data
 
 from quant.golden import element_fields
 
-__all__ = ["pack", "unpack_signed", "Vectors", "layer_vectors"]
+__all__ = ["pack", "Vectors", "layer_vectors"]
 
 
 def _take(value, index):
@@ -46,16 +46,6 @@ def pack(layout, value):
     """Port integers (one Python int per beat) of a batch of payloads."""
     rows = np.packbits(_bits(layout, value), axis=1, bitorder="little")
     return [int.from_bytes(row.tobytes(), "little") for row in rows]
-
-
-def unpack_signed(word, width, count):
-    """``count`` signed ``width``-bit values packed from bit 0 up in ``word``."""
-    mask, half = (1 << width) - 1, 1 << (width - 1)
-    values = []
-    for index in range(count):
-        field = (word >> (index * width)) & mask
-        values.append(field - (1 << width) if field & half else field)
-    return values
 
 
 @dataclass

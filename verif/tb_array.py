@@ -10,7 +10,8 @@ The tests are selected by name from pytest (``verif/test_array.py``).
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from verif.beats import layer_vectors, pack, unpack_signed
+from hw.interfaces import unpack_signed
+from verif.beats import layer_vectors, pack
 from verif.bench import LayerBench, StreamSink, StreamSource, TableMemory, layer_tests, reset
 from verif.layouts import array_ports
 from verif.stimulus import random_layers, reconfiguration_layers
