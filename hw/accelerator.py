@@ -298,8 +298,8 @@ class DnaTeqAccelerator(Accelerator):
 
     def _vector_throughput(self):
         pe = self.tile.pe
-        banks = "two counter banks: max(ceil(N/lanes), n_bins)" if pe.double_buffer \
-            else "one counter bank: ceil(N/lanes) + n_bins"
+        banks = "counting and shadow bank: max(ceil(N/lanes), n_bins)" if pe.double_buffer \
+            else "no shadow bank: ceil(N/lanes) + n_bins"
         return {"cycles_per_vector": f"per chunk of at most count_depth elements, {banks}",
                 "n_bins": pe.drain_cycles, "count_depth": self.arith.count_depth}
 

@@ -22,13 +22,13 @@ class DnaTeqPe(Configured, wiring.Component):
     * Stage 2: the :class:`CounterBank` adds each bin's signed hit count to the counting bank.
     * A *drain* hands a full bank to the :class:`PostProcessor`, one bin per cycle
       (``n_bins`` cycles), which accumulates ``C[k] * T[k]`` and emits ``Y`` after the vector's
-      last drain.  A bank is drained at the end of every vector and after every
+      last drain.  The counts are drained at the end of every vector and after every
       ``arith.count_depth`` elements of a longer vector (chunked counting).
 
-    With ``double_buffer`` the next chunk counts into the other bank while one drains.  ``i.ready``
-    is low only while the beat it would accept has no empty bank to count into: when a chunk or
-    vector ended and the other bank's drain is unfinished (without ``double_buffer``: from a
-    chunk's end until its drain is over).  A blocked output holds the post-processor, which holds
+    With ``double_buffer`` a finished chunk moves to the shadow bank, which drains while the
+    counting bank takes the next chunk.  ``i.ready`` is low only while the beat it would accept has
+    no open counting bank: when a chunk or vector ended and the previous drain is unfinished
+    (without ``double_buffer``: from a chunk's end until its drain is over).  A blocked output holds the post-processor, which holds
     the drain, which eventually holds the input; nothing is lost.
 
     Parameters
@@ -39,7 +39,7 @@ class DnaTeqPe(Configured, wiring.Component):
     lanes : int
         Elements per beat, 1..256.
     double_buffer : bool, optional
-        Two counter banks (default True).
+        A shadow bank that drains while the counting bank counts (default True).
 
     Attributes
     ----------

@@ -1,9 +1,10 @@
 """The layer table ``T``: ``n_bins`` signed entries, written by the host, read during drains."""
 
 from amaranth import Module, signed
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from .buffer import simple_dual_port
 from .interfaces import table_read_signature, table_write_signature
 from .params import Configured, check_arith
 
@@ -43,11 +44,5 @@ class LayerTable(Configured, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.entries = entries = memory.Memory(shape=signed(self._arith.table_width),
-                                                       depth=self._arith.n_bins, init=[])
-        writer, reader = entries.write_port(), entries.read_port()
-        m.d.comb += [
-            writer.addr.eq(self.write.addr), writer.data.eq(self.write.data), writer.en.eq(self.write.en),
-            reader.addr.eq(self.read.addr), reader.en.eq(self.read.en), self.read.data.eq(reader.data),
-        ]
+        simple_dual_port(m, signed(self._arith.table_width), self._arith.n_bins, self.write, self.read)
         return m

@@ -9,7 +9,7 @@ rules of the blocks:
   after the load and reaches the tiles one cycle later (the buffer read);
 * within a block a beat is issued in the cycle the tiles accept the previous one, so beats move
   every cycle unless the PEs stall: the DNA-TEQ stall rule (:class:`DnaTeqPeTiming`, one drain of
-  ``n_bins`` cycles per chunk, serialised, into one or two counter banks) or none (INT8);
+  ``n_bins`` cycles per chunk, serialised, with or without a shadow bank) or none (INT8);
 * a ``Y`` appears ``postproc`` cycles after its last drain (DNA-TEQ) or 3 cycles after the last
   beat (INT8); the output buffer takes it that cycle, and the output stream sends the column's
   tile beats from two cycles later, one per cycle, after the previous column's;
@@ -37,27 +37,28 @@ def _ceil_div(a, b):
 class DnaTeqPeTiming:
     """When a :class:`hw.DnaTeqPe` (or a tile of them) accepts beats and emits ``Y``.
 
-    A chunk (a vector, or each ``chunk_beats`` beats of a longer one) counts into a bank that must
-    be empty: its first beat waits for that; its drain starts two cycles (stage 1 and the bank
-    update) after its last beat, once the previous drain is over, and lasts ``n_bins`` cycles;
-    its bank takes beats again from the drain's last cycle.  ``Y`` is out ``postproc_latency``
+    A chunk (a vector, or each ``chunk_beats`` beats of a longer one) counts into the counting
+    bank, which must be open: its first beat waits for that; its drain starts two cycles (stage 1
+    and the bank update) after its last beat, once the previous drain is over, and lasts
+    ``n_bins`` cycles.  The counting bank takes beats again from the cycle before that drain
+    (the chunk moves to the shadow bank), or without a shadow bank from the drain's last cycle.  ``Y`` is out ``postproc_latency``
     cycles after the vector's last drain cycle.
 
     Parameters
     ----------
     n_bins : int
-    banks : int
-        1 or 2 (double buffering).
+    shadow : bool
+        Whether the PE has a shadow bank (``double_buffer``).
     chunk_beats : int or None
         Beats between drains of a long vector (None: one drain per vector).
     bank_latency, postproc_latency : int
         The counter bank's and the post-processor's ``latency``.
     """
 
-    def __init__(self, *, n_bins, banks, chunk_beats, bank_latency, postproc_latency):
-        self._n_bins, self._banks, self._chunk_beats = n_bins, banks, chunk_beats
+    def __init__(self, *, n_bins, shadow, chunk_beats, bank_latency, postproc_latency):
+        self._n_bins, self._shadow, self._chunk_beats = n_bins, shadow, chunk_beats
         self._bank_latency, self._postproc_latency = bank_latency, postproc_latency
-        self._bank_free, self._drain_free, self._bank = [0] * banks, 0, 0
+        self._bank_free, self._drain_free = 0, 0
 
     def vector(self, beats, present):
         """Accept a vector of ``beats`` beats, the first presented in cycle ``present`` and each next one
@@ -66,12 +67,11 @@ class DnaTeqPeTiming:
         accepts, cycle = [], present
         for start in range(0, beats, depth):
             size = min(depth, beats - start)
-            first = max(cycle, self._bank_free[self._bank])
+            first = max(cycle, self._bank_free)
             end = first + size - 1
             drain = max(end + 1 + self._bank_latency, self._drain_free)
             self._drain_free = drain + self._n_bins
-            self._bank_free[self._bank] = self._drain_free - 1
-            self._bank = (self._bank + 1) % self._banks
+            self._bank_free = drain - 1 if self._shadow else self._drain_free - 1
             accepts.extend(range(first, end + 1))
             cycle = end + 1
         return accepts, self._drain_free - 1 + self._postproc_latency
@@ -142,7 +142,7 @@ class PerfModel:
     output_depth: int
     pe_latency: int
     n_bins: int = 0
-    banks: int = 1
+    shadow: bool = False
     chunk_beats: int = None
     bank_latency: int = 0
     postproc_latency: int = 0
@@ -159,7 +159,7 @@ class PerfModel:
         if manifest["pe_kind"] != "dnateq":
             return cls(**common)
         drain, lanes = manifest["drain"], manifest["lanes"]
-        return cls(**common, n_bins=drain["cycles"], banks=2 if drain["double_buffer"] else 1,
+        return cls(**common, n_bins=drain["cycles"], shadow=drain["double_buffer"],
                    chunk_beats=manifest["arith"]["count_depth"] // lanes if drain["chunked"] else None,
                    bank_latency=latency["counter_bank"], postproc_latency=latency["postproc"])
 
@@ -174,7 +174,7 @@ class PerfModel:
     def pe_timing(self):
         """A fresh timing model of one PE (every PE of every tile moves in lockstep)."""
         if self.pe_kind == "dnateq":
-            return DnaTeqPeTiming(n_bins=self.n_bins, banks=self.banks, chunk_beats=self.chunk_beats,
+            return DnaTeqPeTiming(n_bins=self.n_bins, shadow=self.shadow, chunk_beats=self.chunk_beats,
                                   bank_latency=self.bank_latency, postproc_latency=self.postproc_latency)
         return Int8PeTiming(latency=self.pe_latency)
 

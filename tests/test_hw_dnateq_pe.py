@@ -130,7 +130,7 @@ def predicted_timing(pe, lengths):
     """Accept cycle of every beat and output cycle of every vector, from the stall rule as the performance
     model states it (hw.perf_model.DnaTeqPeTiming), with a source that is always valid and a sink that is
     always ready, both built from the component's properties."""
-    timing = DnaTeqPeTiming(n_bins=pe.drain_cycles, banks=2 if pe.double_buffer else 1,
+    timing = DnaTeqPeTiming(n_bins=pe.drain_cycles, shadow=pe.double_buffer,
                             chunk_beats=pe.arith.count_depth // pe.lanes if pe.chunked else None,
                             bank_latency=pe.counter_bank.latency, postproc_latency=pe.postproc.latency)
     accepts, outputs, present = [], [], 0
